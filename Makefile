@@ -1,0 +1,35 @@
+# cyclecast: `make demo` (set up + main job) and `make test` (set up + tests).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := build/.stamps
+
+.PHONY: setup demo test bench clean
+setup: $(STAMP)/system $(STAMP)/venv native
+
+$(STAMP)/system: scripts/setup-system.sh
+	bash scripts/setup-system.sh
+	@mkdir -p $(STAMP) && touch $@
+
+$(STAMP)/venv: requirements.txt setup.cfg pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e . --config-settings editable_mode=compat
+	@mkdir -p $(STAMP) && touch $@
+
+.PHONY: native
+native: $(STAMP)/system
+	$(MAKE) -s -C native
+
+demo: setup
+	$(PY) -m driver.study run dakota_inputs/demo_kmeans.yaml -o runs/demo_kmeans
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/evaluator.py
+
+clean:
+	rm -rf build runs

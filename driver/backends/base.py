@@ -1,0 +1,69 @@
+"""The contract every simulator backend implements.
+
+A backend turns one design point (a dict of parameter name -> value, in the units the
+study spec names) into responses (a dict of response name -> float, ``cycles`` first).
+Rendering simulator inputs, running the simulator and parsing its output are kept in
+separate functions inside each backend module so that parsing can be tested on real
+recorded outputs without the simulator.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
+
+class EvaluationFailed(Exception):
+    """One evaluation failed (crash, timeout, unparsable output). The study goes on."""
+
+    def __init__(self, reason: str, kind: str = "error"):
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind  # short tag: crash | timeout | garbage | error
+
+
+class SpecError(ValueError):
+    """Bad user input; the message is one line naming file, field and allowed values."""
+
+
+class Backend:
+    """Base class of simulator backends.
+
+    A backend module ``driver.backends.<name>`` exposes a subclass named ``Backend``.
+    Subclasses set:
+
+    ``name``
+        The string used in a study spec (``backend: {name: ...}``).
+    ``settings_schema``
+        JSON schema (draft 2020-12) for the spec's ``backend.settings``; its
+        ``default`` values are filled in when the spec is loaded.
+    ``response_names``
+        Every response the backend can produce, ``cycles`` first.
+    """
+
+    name: str = ""
+    settings_schema: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                                       "properties": {}}
+    response_names: tuple[str, ...] = ("cycles",)
+
+    def __init__(self, settings: Mapping[str, Any], timeout_s: float = 600.0):
+        """``settings``: the resolved ``backend.settings`` of a loaded spec;
+        ``timeout_s``: wall-clock limit of one evaluation (the spec's execution.timeout_s)."""
+        self.settings = dict(settings)
+        self.timeout_s = timeout_s
+
+    @classmethod
+    def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
+        """Check and complete the backend's part of a loaded spec, in place.
+
+        Called once at spec load, before anything runs, after ``settings`` were
+        validated against ``settings_schema``. Raise SpecError (one line starting with
+        ``where``) for a spec this backend cannot run, e.g. an impossible cache geometry;
+        make relative paths absolute against ``spec_dir``.
+        """
+
+    def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
+        """Simulate one design point in ``workdir`` (exists, empty or reused) and return
+        responses; raise EvaluationFailed when the simulation fails."""
+        raise NotImplementedError

@@ -1,0 +1,114 @@
+"""Embedded default backend: a real RISC-V program under ``qemu-riscv64`` with
+cyclecast's cache-simulation plugin (``native/plugin/cachesim.c``).
+
+The plugin simulates L1I, L1D and a unified L2 (LRU, write-back, write-allocate) and
+writes its counters as JSON. Cycles come from an in-order blocking timing model::
+
+    cycles = instructions
+           + l2_hit_cycles   x (l1i_misses + l1d_misses)
+           + memory_cycles   x l2_misses
+           + writeback_cycles x l2_writebacks
+
+(one cycle per instruction; every L1 miss waits for L2; every L2 miss waits for
+memory; every dirty L2 eviction occupies the memory bus). The constants live in the spec
+(``backend.settings.timing``); every raw counter is also a response so users can re-model.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
+from .. import cache_geometry, workload
+from ..process import last_line, run_with_timeout
+from .base import Backend as _Base
+from .base import EvaluationFailed, SpecError
+
+COUNTERS = ("instructions", "l1i_accesses", "l1i_misses", "l1d_accesses", "l1d_misses",
+            "l1d_writebacks", "l2_accesses", "l2_misses", "l2_writebacks", "loads", "stores")
+PLUGIN = workload.BUILD / "plugins" / "libcachesim.so"
+QEMU = "qemu-riscv64"
+STATS_FILE = "cachesim.json"
+
+
+def cycles(counters: Mapping[str, float], timing: Mapping[str, float]) -> float:
+    """The documented timing model (module docstring); counters as the plugin writes them."""
+    return (counters["instructions"]
+            + timing["l2_hit_cycles"] * (counters["l1i_misses"] + counters["l1d_misses"])
+            + timing["memory_cycles"] * counters["l2_misses"]
+            + timing["writeback_cycles"] * counters["l2_writebacks"])
+
+
+def plugin_arguments(point: Mapping[str, Any], fixed: Mapping[str, int], stats: Path) -> str:
+    """The ``-plugin`` option value for one design point (sizes in bytes)."""
+    h = cache_geometry.hierarchy(point, fixed)
+    args = [str(PLUGIN),
+            f"l1i_size={h.l1i.size_bytes}", f"l1i_ways={h.l1i.ways}",
+            f"l1d_size={h.l1d.size_bytes}", f"l1d_ways={h.l1d.ways}",
+            f"l2_size={h.l2.size_bytes}", f"l2_ways={h.l2.ways}",
+            f"line={h.l1d.line_bytes}", f"out={stats}"]
+    return ",".join(args)
+
+
+def parse_stats(text: str) -> dict[str, float]:
+    """Counters from the plugin's JSON; EvaluationFailed(kind='garbage') if unusable."""
+    try:
+        data = json.loads(text)
+        return {name: float(data[name]) for name in COUNTERS}
+    except (ValueError, KeyError, TypeError) as err:
+        raise EvaluationFailed(f"unparsable cache statistics: {err!s:.200}", "garbage") from None
+
+
+class Backend(_Base):
+    name = "qemu_riscv"
+    settings_schema = {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            **workload.WORKLOAD_SETTINGS_SCHEMA,
+            "cache": cache_geometry.CACHE_SETTINGS_SCHEMA,
+            "timing": {
+                "type": "object", "additionalProperties": False, "default": {},
+                "properties": {
+                    "l2_hit_cycles": {"type": "number", "minimum": 0, "default": 12},
+                    "memory_cycles": {"type": "number", "minimum": 0, "default": 100},
+                    "writeback_cycles": {"type": "number", "minimum": 0, "default": 100},
+                },
+            },
+            "qemu": {"type": "string", "default": QEMU},
+        },
+    }
+    response_names = ("cycles",) + COUNTERS
+
+    @classmethod
+    def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
+        settings = spec["backend"]["settings"]
+        cache_geometry.check_geometry(spec, settings["cache"], where)
+        workload.resolve_program(spec, settings, where, spec_dir)
+        import shutil  # resolve() runs once per study, not in the driver
+
+        qemu = shutil.which(settings["qemu"])
+        if qemu is None:
+            raise SpecError(f"{where}: backend.settings.qemu: {settings['qemu']!r} not found; "
+                            "run `make setup` (installs Debian's qemu-user)")
+        settings["qemu"] = qemu
+
+    def command(self, point: Mapping[str, Any], workdir: Path) -> list[str]:
+        s = self.settings
+        return [s["qemu"], "-plugin", plugin_arguments(point, s["cache"], workdir / STATS_FILE),
+                s["program"], *workload.program_arguments(s, point)]
+
+    def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
+        stats = workdir / STATS_FILE
+        stats.unlink(missing_ok=True)
+        status = run_with_timeout(self.command(point, workdir), workdir, self.timeout_s)
+        if status != 0:
+            raise EvaluationFailed(f"exit status {status}: {last_line(workdir / 'program.err')}",
+                                   "crash")
+        try:
+            text = stats.read_text()
+        except OSError:
+            raise EvaluationFailed("no cache statistics written", "garbage") from None
+        counters = parse_stats(text)
+        return {"cycles": cycles(counters, self.settings["timing"]), **counters}

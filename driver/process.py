@@ -1,0 +1,36 @@
+"""Running a simulator process: argument lists only, own process group, hard timeout."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from .backends.base import EvaluationFailed
+
+
+def run_with_timeout(command: list[str], workdir: Path, timeout_s: float) -> int:
+    """Run ``command`` in ``workdir`` in its own process group and return its exit status.
+
+    stdout and stderr go to ``workdir/program.out`` and ``workdir/program.err``. On
+    timeout the whole process group is killed (a simulator's children die with it) and
+    EvaluationFailed(kind='timeout') is raised.
+    """
+    with open(workdir / "program.out", "wb") as out, open(workdir / "program.err", "wb") as err:
+        proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            return proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise EvaluationFailed(f"timed out after {timeout_s:g} s", "timeout") from None
+
+
+def last_line(path: Path, limit: int = 200) -> str:
+    """The last non-empty line of a log file, for a one-line failure reason."""
+    try:
+        lines = Path(path).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1][:limit] if lines else ""

@@ -1,0 +1,105 @@
+"""Load a study spec: parse YAML safely, validate against the schema, fill defaults,
+check what the schema cannot (unique names, the backend's own rules), and return a
+plain dict that every other part of cyclecast derives from.
+
+Every problem is a :class:`SpecError` whose message is one line:
+``<file>: <field>: <what is wrong and what is allowed>``.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .backends import SpecError, backend_class
+from .spec_schema import SPEC
+
+
+def _with_defaults(validator_class):
+    """A validator class that also fills ``default`` values into the instance."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def field_name(path) -> str:
+    """``['parameters', 2, 'role']`` -> ``parameters[2].role``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def validate(instance: Any, schema: dict, where: str, prefix: tuple = ()) -> None:
+    """Validate ``instance`` in place (filling defaults) or raise a one-line SpecError."""
+    errors = list(_Validator(schema).iter_errors(instance))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        message = " ".join(error.message.split())
+        raise SpecError(f"{where}: {field_name(prefix + tuple(error.absolute_path))}: {message}")
+
+
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """Validated spec with defaults filled. ``spec['spec_path']`` is the absolute path."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise SpecError(f"{where}: cannot read study spec: {err.strerror}") from None
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"{where}: {line}not valid YAML: {problem}") from None
+    if not isinstance(spec, dict):
+        raise SpecError(f"{where}: (top level): a study spec must be a mapping")
+    validate(spec, SPEC, where)
+
+    for p in spec["parameters"]:  # 16.0 -> 16: integer sets stay integer in the deck
+        p["values"] = [int(v) if float(v).is_integer() else v for v in p["values"]]
+    names = [p["name"] for p in spec["parameters"]]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise SpecError(f"{where}: parameters[{i}].name: duplicate parameter {name!r}")
+
+    if spec["execution"]["batch_size"] > 1 and spec["failure"]["capture"] != "recover_nan":
+        raise SpecError(f"{where}: failure.capture: with execution.batch_size > 1 only "
+                        "'recover_nan' is allowed (Dakota aborts a batch study on a failure "
+                        "it is asked to retry or abort on)")
+    try:
+        backend = backend_class(spec["backend"]["name"])
+    except SpecError as err:
+        raise SpecError(f"{where}: backend.name: {err}") from None
+    validate(spec["backend"]["settings"], backend.settings_schema, where,
+             ("backend", "settings"))
+
+    responses = spec.setdefault("responses", list(backend.response_names))
+    for i, name in enumerate(responses):
+        if name not in backend.response_names:
+            raise SpecError(f"{where}: responses[{i}]: {name!r} is not a response of backend "
+                            f"{backend.name!r}; allowed: {', '.join(backend.response_names)}")
+
+    spec["spec_path"] = str(path.resolve())
+    backend.resolve(spec, where, path.resolve().parent)
+    return spec
+
+
+def total_evaluations(spec: dict[str, Any]) -> int:
+    sampling = spec["sampling"]
+    return sampling["samples"] + sum(sampling["refinement_samples"])

@@ -1,0 +1,76 @@
+"""JSON schema of a study spec (``dakota_inputs/*.yaml``). Defaults are filled on load.
+
+The backend's own ``settings`` are validated against the schema the backend declares
+(``Backend.settings_schema``), so adding a backend never edits this file.
+"""
+
+_NAME = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"}
+
+PARAMETER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "role", "values"],
+    "properties": {
+        "name": _NAME,
+        "unit": {"type": "string", "default": ""},
+        "role": {"enum": ["architecture", "workload"]},
+        "values": {"type": "array", "minItems": 1, "uniqueItems": True,
+                   "items": {"type": "number"}},
+        "description": {"type": "string", "default": ""},
+    },
+}
+
+SPEC = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["study", "parameters", "backend"],
+    "properties": {
+        "study": _NAME,
+        "description": {"type": "string", "default": ""},
+        "parameters": {"type": "array", "minItems": 1, "items": PARAMETER},
+        "backend": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {
+                "name": _NAME,
+                "settings": {"type": "object", "default": {}},
+            },
+        },
+        # Default: every response the backend produces, cycles first.
+        "responses": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _NAME},
+        "sampling": {
+            "type": "object",
+            "additionalProperties": False,
+            "default": {},
+            "properties": {
+                "method": {"enum": ["lhs", "random"], "default": "lhs"},
+                "samples": {"type": "integer", "minimum": 1, "default": 64},
+                "seed": {"type": "integer", "minimum": 1, "default": 1234},
+                "refinement_samples": {"type": "array", "default": [],
+                                       "items": {"type": "integer", "minimum": 1}},
+            },
+        },
+        "execution": {
+            "type": "object",
+            "additionalProperties": False,
+            "default": {},
+            "properties": {
+                "concurrency": {"type": "integer", "minimum": 1, "default": 2},
+                "batch_size": {"type": "integer", "minimum": 1, "default": 1},
+                "timeout_s": {"type": "number", "exclusiveMinimum": 0, "default": 600},
+            },
+        },
+        "failure": {
+            "type": "object",
+            "additionalProperties": False,
+            "default": {},
+            "properties": {
+                "capture": {"enum": ["recover_nan", "retry", "abort"],
+                            "default": "recover_nan"},
+                "retries": {"type": "integer", "minimum": 1, "default": 2},
+            },
+        },
+    },
+}

@@ -1,0 +1,105 @@
+"""Which RISC-V program a CPU backend runs, and with which arguments.
+
+A backend's settings name exactly one of:
+
+``kernel``  a built-in kernel (``native/kernels/<name>.c``, built at set-up into
+            ``build/kernels/<name>``), or
+``source``  the user's own C file, cross-compiled static RV64GC on first use and cached
+            by content hash under ``build/user_kernels/``, or
+``binary``  the user's own static RISC-V executable.
+
+``args`` is a list of argument templates such as ``["{objects}", "7"]``; ``{name}``
+is replaced by that parameter's value at the design point. With one workload
+parameter and no ``args``, the program gets that parameter's value as its only argument.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
+from .backends.base import SpecError
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = Path(os.environ.get("CYCLECAST_BUILD", ROOT / "build"))
+BUILTIN_KERNELS = ("kmeans", "matmul", "nw", "backprop")
+CROSS_CC = "riscv64-linux-gnu-gcc"
+
+WORKLOAD_SETTINGS_SCHEMA = {
+    "kernel": {"enum": list(BUILTIN_KERNELS)},
+    "source": {"type": "string", "minLength": 1},
+    "binary": {"type": "string", "minLength": 1},
+    "args": {"type": "array", "items": {"type": "string"}},
+}
+
+
+def _compile(source: Path, where: str) -> Path:
+    import hashlib
+    import shutil
+    import subprocess
+
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    out = BUILD / "user_kernels" / digest / source.stem
+    if out.exists():
+        return out
+    if shutil.which(CROSS_CC) is None:
+        raise SpecError(f"{where}: backend.settings.source: {CROSS_CC} not found; "
+                        "run `make setup` (installs gcc-riscv64-linux-gnu)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    proc = subprocess.run([CROSS_CC, "-O2", "-static", "-march=rv64gc", "-mabi=lp64d",
+                           "-o", str(tmp), str(source), "-lm"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["no output"])[0]
+        raise SpecError(f"{where}: backend.settings.source: {source} does not compile: {first}")
+    os.replace(tmp, out)
+    return out
+
+
+def resolve_program(spec: dict[str, Any], settings: dict[str, Any], where: str,
+                    spec_dir: Path) -> None:
+    """Set ``settings['program']`` (absolute path) and ``settings['args']``, in place."""
+    import string
+
+    given = [key for key in ("kernel", "source", "binary") if key in settings]
+    if len(given) != 1:
+        raise SpecError(f"{where}: backend.settings: name exactly one of kernel "
+                        f"({'|'.join(BUILTIN_KERNELS)}), source (a C file) or binary "
+                        f"(a static RISC-V executable); found {given or 'none'}")
+    key = given[0]
+    if key == "kernel":
+        program = BUILD / "kernels" / settings["kernel"]
+    else:
+        program = (spec_dir / settings[key]).resolve()
+        if not program.is_file():
+            raise SpecError(f"{where}: backend.settings.{key}: no such file {program}")
+        if key == "source":
+            program = _compile(program, where)
+    settings["program"] = str(program)
+
+    names = [p["name"] for p in spec["parameters"]]
+    workload = [p["name"] for p in spec["parameters"] if p["role"] == "workload"]
+    if "args" not in settings:
+        if len(workload) != 1:
+            raise SpecError(f"{where}: backend.settings.args: required when the study has "
+                            f"{len(workload)} workload parameters (e.g. args: [\"{{n}}\"])")
+        settings["args"] = [f"{{{workload[0]}}}"]
+    for i, template in enumerate(settings["args"]):
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        except ValueError as err:
+            raise SpecError(f"{where}: backend.settings.args[{i}]: {err}") from None
+        for f in fields:
+            if f not in names:
+                raise SpecError(f"{where}: backend.settings.args[{i}]: unknown parameter "
+                                f"{{{f}}}; allowed: {', '.join(names)}")
+
+
+def program_arguments(settings: Mapping[str, Any], point: Mapping[str, Any]) -> list[str]:
+    """The argument list for one design point (integers printed without '.0')."""
+    values = {k: int(v) if isinstance(v, float) and v.is_integer() else v
+              for k, v in point.items()}
+    return [template.format_map(values) for template in settings["args"]]

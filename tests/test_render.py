@@ -1,0 +1,71 @@
+"""Rendered Dakota decks: real `dakota -check` accepts every shipped spec's deck."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from conftest import SHIPPED_SPECS, run_module, small_spec, write_spec
+from driver.study import dakota_executable, render_study
+
+
+@pytest.mark.parametrize("path", SHIPPED_SPECS, ids=lambda p: p.name)
+def test_shipped_deck_passes_dakota_check(tmp_path, path):
+    spec = render_study(path, tmp_path / "run")
+    deck = (tmp_path / "run" / "study.in").read_text()
+    for p in spec["parameters"]:
+        assert f"'{p['name']}'" in deck
+    proc = subprocess.run([dakota_executable(), "-check", "-i", "study.in"],
+                          cwd=tmp_path / "run", capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-1500:] + proc.stderr[-1500:]
+    assert "Input check completed successfully" in proc.stdout
+
+
+def test_deck_follows_spec(tmp_path):
+    spec = small_spec(sampling={"method": "random", "samples": 9, "seed": 77,
+                                "refinement_samples": [3, 4]},
+                      execution={"concurrency": 3, "batch_size": 5},
+                      parameters=small_spec()["parameters"] +
+                      [{"name": "alpha", "role": "workload", "values": [0.5, 1.5]}])
+    spec["backend"]["settings"]["args"] = ["{n}"]
+    render_study(write_spec(tmp_path / "s.yaml", spec), tmp_path / "run")
+    deck = (tmp_path / "run" / "study.in").read_text()
+    assert "sample_type random" in deck and "samples = 9" in deck and "seed = 77" in deck
+    assert "refinement_samples = 3 4" in deck
+    assert "batch size = 5" in deck and "evaluation_concurrency = 3" in deck
+    assert "integer = 5" in deck and "real = 1" in deck
+    assert "failure_capture recover" + " NaN" * 12 in deck
+    assert "active all" in deck and "work_directory named 'evals/eval'" in deck
+    proc = subprocess.run([dakota_executable(), "-check", "-i", "study.in"],
+                          cwd=tmp_path / "run", capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-1500:]
+
+
+@pytest.mark.parametrize("capture,expected", [("retry", "failure_capture retry = 2"),
+                                              ("abort", "failure_capture abort")])
+def test_failure_policy_rendered(tmp_path, capture, expected):
+    spec = small_spec(failure={"capture": capture})
+    render_study(write_spec(tmp_path / "s.yaml", spec), tmp_path / "run")
+    assert expected in (tmp_path / "run" / "study.in").read_text()
+
+
+def test_render_refuses_foreign_directory_and_keeps_it(tmp_path):
+    spec_file = write_spec(tmp_path / "s.yaml", small_spec())
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep me")
+    proc = run_module("driver.study", "render", str(spec_file), "-o", str(foreign))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "not a cyclecast run directory" in proc.stderr
+    assert (foreign / "precious.txt").read_text() == "keep me"
+
+
+def test_bad_spec_cli_is_one_line_without_traceback(tmp_path):
+    spec = small_spec()
+    spec["sampling"]["method"] = "sobol"
+    proc = run_module("driver.study", "render", str(write_spec(tmp_path / "s.yaml", spec)),
+                      "-o", str(tmp_path / "run"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "sampling.method" in proc.stderr
+    assert not (tmp_path / "run").exists()

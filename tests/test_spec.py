@@ -1,0 +1,128 @@
+"""Study specs: shipped ones load; bad ones fail early with one line naming file and field."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from conftest import SHIPPED_SPECS, small_spec, write_spec
+from driver.backends import SpecError
+from driver.spec import load_spec
+
+
+@pytest.mark.parametrize("path", SHIPPED_SPECS, ids=lambda p: p.name)
+def test_shipped_specs_load(path):
+    spec = load_spec(path)
+    assert spec["responses"][0] == "cycles"
+    assert {p["role"] for p in spec["parameters"]} <= {"architecture", "workload"}
+
+
+def test_deffe_table1_space_size():
+    spec = load_spec(SHIPPED_SPECS[0].parent / "kmeans.yaml")
+    sizes = {p["name"]: len(p["values"]) for p in spec["parameters"] if p["role"] == "architecture"}
+    total = 1
+    for n in sizes.values():
+        total *= n
+    assert total == 46_656
+
+
+def test_defaults_filled(tmp_path):
+    spec = small_spec()
+    del spec["sampling"], spec["execution"]
+    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
+    assert loaded["sampling"] == {"method": "lhs", "samples": 64, "seed": 1234,
+                                  "refinement_samples": []}
+    assert loaded["execution"]["batch_size"] == 1
+    assert loaded["failure"]["capture"] == "recover_nan"
+    assert loaded["backend"]["settings"]["timing"]["memory_cycles"] == 100
+    assert loaded["backend"]["settings"]["args"] == ["{n}"]
+
+
+def _mutate(path, value):
+    spec = small_spec()
+    node = spec
+    for key in path[:-1]:
+        node = node[key]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return spec
+
+
+BAD = [
+    (("colour",), "red", "(top level)", "'colour' was unexpected"),
+    (("sampling", "method"), "sobol", "sampling.method", "['lhs', 'random']"),
+    (("sampling", "samples"), "many", "sampling.samples", "not of type 'integer'"),
+    (("parameters", 0, "role"), "arch", "parameters[0].role", "['architecture', 'workload']"),
+    (("parameters", 1, "values"), [1, 3], "parameters[0].values", "must be a positive power of two"),
+    (("parameters", 0, "values"), [1, 3], "parameters[0].values", "3 KiB"),
+    (("parameters", 3, "values"), [24], "parameters[3].values", "not a power of two"),
+    (("parameters", 4, "name"), "l1d_ways", "parameters[4].name", "duplicate"),
+    (("backend", "name"), "spike", "backend.name", "allowed: "),
+    (("backend", "settings", "kernel"), "fft", "backend.settings.kernel", "'matmul'"),
+    (("backend", "settings", "timing"), {"l2_hit": 1}, "backend.settings.timing", "unexpected"),
+    (("backend", "settings", "args"), ["{m}"], "backend.settings.args[0]", "allowed: l1d_size_kib"),
+    (("backend", "settings", "cache"), {"l2_line_bytes": 128}, "backend.settings.cache.l2_line_bytes",
+     "must equal the L1 line"),
+    (("responses",), ["cycles", "ipc"], "responses[1]", "allowed: cycles"),
+    (("execution", "batch_size"), 0, "execution.batch_size", "minimum"),
+]
+
+
+@pytest.mark.parametrize("path,value,field,text", BAD, ids=[b[2] + ":" + str(b[1]) for b in BAD])
+def test_bad_spec_is_one_line_naming_file_and_field(tmp_path, path, value, field, text):
+    spec_file = write_spec(tmp_path / "bad.yaml", _mutate(path, value))
+    with pytest.raises(SpecError) as err:
+        load_spec(spec_file)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{spec_file}: {field}:"), message
+    assert text in message
+
+
+def test_batch_mode_requires_recover_nan(tmp_path):
+    spec = small_spec(execution={"batch_size": 4}, failure={"capture": "retry"})
+    with pytest.raises(SpecError, match="failure.capture: with execution.batch_size > 1"):
+        load_spec(write_spec(tmp_path / "s.yaml", spec))
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("study: [unclosed\n")
+    with pytest.raises(SpecError, match=r"broken.yaml: line \d+: not valid YAML"):
+        load_spec(bad)
+    with pytest.raises(SpecError, match="cannot read study spec"):
+        load_spec(tmp_path / "absent.yaml")
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("study: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(evil)
+
+
+def test_user_binary_and_source(tmp_path, native_built):
+    source = tmp_path / "mine.c"
+    source.write_text('#include <stdio.h>\n#include <stdlib.h>\n'
+                      'int main(int c, char **v) { long n = atol(v[1]), s = 0;'
+                      ' for (long i = 0; i < n; i++) s += i; printf("%ld\\n", s); return 0; }\n')
+    spec = small_spec(backend={"name": "qemu_riscv",
+                               "settings": {"source": "mine.c", "args": ["{n}", "x{line_bytes}"]}})
+    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
+    program = loaded["backend"]["settings"]["program"]
+    assert program.endswith("/mine") and "user_kernels" in program
+    spec["backend"]["settings"] = {"binary": program}
+    assert load_spec(write_spec(tmp_path / "s2.yaml", spec))["backend"]["settings"]["program"] == program
+    spec["backend"]["settings"] = {"binary": "nope.elf"}
+    with pytest.raises(SpecError, match="backend.settings.binary: no such file"):
+        load_spec(write_spec(tmp_path / "s3.yaml", spec))
+    spec["backend"]["settings"] = {"kernel": "matmul", "binary": program}
+    with pytest.raises(SpecError, match="exactly one of kernel"):
+        load_spec(write_spec(tmp_path / "s4.yaml", spec))
+    broken = tmp_path / "broken.c"
+    broken.write_text("int main( {")
+    spec["backend"]["settings"] = {"source": "broken.c"}
+    with pytest.raises(SpecError, match="broken.c does not compile"):
+        load_spec(write_spec(tmp_path / "s5.yaml", spec))
