@@ -9,15 +9,16 @@ from pathlib import Path
 from .backends.base import EvaluationFailed
 
 
-def run_with_timeout(command: list[str], workdir: Path, timeout_s: float) -> int:
+def run_with_timeout(command: list[str], workdir: Path, timeout_s: float,
+                     env: dict[str, str] | None = None) -> int:
     """Run ``command`` in ``workdir`` in its own process group and return its exit status.
 
     stdout and stderr go to ``workdir/program.out`` and ``workdir/program.err``. On
     timeout the whole process group is killed (a simulator's children die with it) and
-    EvaluationFailed(kind='timeout') is raised.
+    EvaluationFailed(kind='timeout') is raised. ``env``: the environment (None: inherit).
     """
     with open(workdir / "program.out", "wb") as out, open(workdir / "program.err", "wb") as err:
-        proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=err,
+        proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=err, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             return proc.wait(timeout=timeout_s)

@@ -127,3 +127,15 @@ def test_driver_without_spec_says_how(tmp_path):
     (tmp_path / "params.in").write_text(params_text([POINT]))
     proc = run_module("driver", "params.in", "results.out", cwd=tmp_path)
     assert proc.returncode == 1 and "no spec.resolved.json" in proc.stderr
+
+
+def test_counts_do_not_depend_on_the_work_directory(tmp_path, native_built):
+    from driver.spec import load_spec
+
+    spec = load_spec(write_spec(tmp_path / "s.yaml", small_spec()))
+    backend = qemu_riscv.Backend(spec["backend"]["settings"], timeout_s=60)
+    short = tmp_path / "a"
+    long = tmp_path / ("b" * 120) / "eval.17"
+    short.mkdir()
+    long.mkdir(parents=True)
+    assert backend.evaluate(POINT, short) == backend.evaluate(POINT, long)

@@ -63,6 +63,12 @@ class Backend:
         make relative paths absolute against ``spec_dir``.
         """
 
+    @classmethod
+    def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:
+        """Why this backend cannot run on this machine (e.g. simulator not installed),
+        or None when it can. Tests skip a backend's live runs with this reason."""
+        return None
+
     def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
         """Simulate one design point in ``workdir`` (exists, empty or reused) and return
         responses; raise EvaluationFailed when the simulation fails."""

@@ -16,6 +16,7 @@ memory; every dirty L2 eviction occupies the memory bus). The constants live in 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ COUNTERS = ("instructions", "l1i_accesses", "l1i_misses", "l1d_accesses", "l1d_m
 PLUGIN = workload.BUILD / "plugins" / "libcachesim.so"
 QEMU = "qemu-riscv64"
 STATS_FILE = "cachesim.json"
+GUEST_PROGRAM = "program"
 
 
 def cycles(counters: Mapping[str, float], timing: Mapping[str, float]) -> float:
@@ -94,15 +96,32 @@ class Backend(_Base):
                             "run `make setup` (installs Debian's qemu-user)")
         settings["qemu"] = qemu
 
+    @classmethod
+    def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:
+        missing = [p for p in (str(PLUGIN), settings["program"]) if not os.path.exists(p)]
+        return f"not built: {', '.join(missing)} (run `make setup`)" if missing else None
+
     def command(self, point: Mapping[str, Any], workdir: Path) -> list[str]:
+        """The qemu command line, run with ``cwd=workdir`` and an empty environment.
+
+        Guest addresses, hence cache counts, depend on the strings QEMU puts on the guest
+        stack (program path, argv[0], environment). So the program is reached through a
+        symlink with a fixed relative name and the environment is empty: the same design
+        point gives the same counts in any work directory, on any machine.
+        """
         s = self.settings
-        return [s["qemu"], "-plugin", plugin_arguments(point, s["cache"], workdir / STATS_FILE),
-                s["program"], *workload.program_arguments(s, point)]
+        link = workdir / GUEST_PROGRAM
+        if not (link.is_symlink() and os.readlink(link) == s["program"]):
+            link.unlink(missing_ok=True)
+            link.symlink_to(s["program"])
+        return [s["qemu"], "-0", GUEST_PROGRAM,
+                "-plugin", plugin_arguments(point, s["cache"], workdir / STATS_FILE),
+                GUEST_PROGRAM, *workload.program_arguments(s, point)]
 
     def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
         stats = workdir / STATS_FILE
         stats.unlink(missing_ok=True)
-        status = run_with_timeout(self.command(point, workdir), workdir, self.timeout_s)
+        status = run_with_timeout(self.command(point, workdir), workdir, self.timeout_s, env={})
         if status != 0:
             raise EvaluationFailed(f"exit status {status}: {last_line(workdir / 'program.err')}",
                                    "crash")

@@ -1,0 +1,55 @@
+"""One contract suite, run against every simulator backend module."""
+from __future__ import annotations
+
+import math
+
+import jsonschema
+import pytest
+
+from conftest import SHIPPED_SPECS
+from driver.backends import Backend, available, backend_class
+from driver.spec import load_spec
+
+BACKENDS = available()
+
+
+def shipped_spec_for(name: str):
+    for path in SHIPPED_SPECS:
+        if f"name: {name}" in path.read_text():
+            return path
+    return None
+
+
+def test_backends_are_discovered():
+    assert "qemu_riscv" in BACKENDS
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_declares_the_contract(name):
+    cls = backend_class(name)
+    assert issubclass(cls, Backend) and cls.name == name
+    assert cls.response_names[0] == "cycles"
+    assert len(set(cls.response_names)) == len(cls.response_names)
+    jsonschema.Draft202012Validator.check_schema(cls.settings_schema)
+    assert cls.settings_schema.get("additionalProperties") is False  # typos are errors
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_ships_a_spec_that_loads(name):
+    path = shipped_spec_for(name)
+    assert path is not None, f"no dakota_inputs/*.yaml uses backend {name}"
+    spec = load_spec(path)
+    assert spec["backend"]["name"] == name
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_evaluates_one_point(name, native_built, tmp_path):
+    spec = load_spec(shipped_spec_for(name))
+    cls = backend_class(name)
+    reason = cls.unavailable_reason(spec["backend"]["settings"])
+    if reason:
+        pytest.skip(f"{name} cannot run here: {reason}")
+    point = {p["name"]: min(p["values"]) for p in spec["parameters"]}
+    responses = cls(spec["backend"]["settings"], timeout_s=300).evaluate(point, tmp_path)
+    assert set(responses) >= set(cls.response_names)
+    assert math.isfinite(responses["cycles"]) and responses["cycles"] > 0
