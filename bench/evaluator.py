@@ -68,7 +68,8 @@ def driver_overhead(spec_path: Path, point: dict, repeats: int, tmp: Path) -> li
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--points", type=int, default=15, help="random cache configurations per size")
+    parser.add_argument("--points", type=int, default=15,
+                        help="random cache configurations per size")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=20, help="driver calls for the overhead")
     args = parser.parse_args()
@@ -115,9 +116,10 @@ def main() -> int:
     lines = ["# Evaluator benchmark (embedded RISC-V backend)", "",
              f"Command: `{result['command'].strip()}` (seed {args.seed}, {args.points} random "
              f"cache configurations of the Table 1 space per size).",
-             f"Machine: {versions['cpus']} CPUs, {versions['machine']}, Python {versions['python']}, "
-             f"{versions['qemu']}.", "",
-             "| kernel | size | which | median s/point | max s/point | instructions | M instr/s (3 caches) |",
+             f"Machine: {versions['cpus']} CPUs, {versions['machine']}, "
+             f"Python {versions['python']}, {versions['qemu']}.", "",
+             "| kernel | size | which | median s/point | max s/point | instructions "
+             "| M instr/s (3 caches) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['kernel']} | {r['size']} | {r['label']} | {r['median_s']:.3f} | "

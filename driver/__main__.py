@@ -116,11 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         workers = min(len(points), len(os.sched_getaffinity(0)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             outcomes = list(pool.map(lambda pw: evaluate_one(backend, pw[0], responses, pw[1]),
-                                     zip(points, workdirs)))
+                                     zip(points, workdirs, strict=True)))
 
     blocks = []
     for evaluation, point, workdir_i, (values, failure, seconds) in zip(
-            evaluations, points, workdirs, outcomes):
+            evaluations, points, workdirs, outcomes, strict=True):
         record = {"eval": evaluation.number, "point": point, "seconds": round(seconds, 4),
                   "workdir": str(workdir_i)}
         if failure:

@@ -6,11 +6,12 @@ in ``backend.settings.cache`` (not swept). Sizes are KiB, lines bytes.
 from __future__ import annotations
 
 from itertools import product
+
+from .backends.base import SpecError
+
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
     from typing import Any, Mapping
-
-from .backends.base import SpecError
 
 #: Every cache field, with its default when neither swept nor fixed.
 CACHE_FIELDS: dict[str, int] = {

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from .__main__ import RESOLVED_SPEC
-from .backends import SpecError
+from .backends import SpecError, backend_class
 from .render import render
 from .spec import load_spec, total_evaluations
 from .tabular import read_tabular, summary
@@ -93,6 +93,10 @@ def run_study(spec_path: Path, rundir: Path, quiet: bool = False) -> int:
     from tqdm import tqdm
 
     spec = render_study(spec_path, rundir)
+    reason = backend_class(spec["backend"]["name"]).unavailable_reason(spec["backend"]["settings"])
+    if reason:  # fail before Dakota starts rather than record every evaluation as failed
+        raise SpecError(f"{spec_path}: backend.name: {spec['backend']['name']} cannot run here: "
+                        f"{reason}")
     rundir = rundir.resolve()
     command = [dakota_executable(), "-i", DECK, "-o", "dakota.out", "-e", "dakota.err",
                "-write_restart", RESTART]

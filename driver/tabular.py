@@ -23,19 +23,31 @@ def read_tabular(path: Path) -> tuple[list[str], list[dict[str, float | str]]]:
         if len(cells) != len(columns):
             raise ValueError(f"{path}: line {number}: {len(cells)} values for "
                              f"{len(columns)} columns")
-        rows.append({c: (v if c == "interface" else float(v)) for c, v in zip(columns, cells)})
+        rows.append({c: (v if c == "interface" else float(v))
+                     for c, v in zip(columns, cells, strict=True)})
     return columns, rows
 
 
 def summary(spec: dict, rows: list[dict]) -> str:
-    """Human summary: rows, failures, cycle range, the fastest design found."""
-    names = [p["name"] for p in spec["parameters"]]
+    """Human summary: rows, failures, cycle range, and the fastest design found for each
+    workload (comparing designs only makes sense at equal workload)."""
+    arch = [p["name"] for p in spec["parameters"] if p["role"] == "architecture"]
+    work = [p["name"] for p in spec["parameters"] if p["role"] == "workload"]
     ok = [r for r in rows if not math.isnan(r.get("cycles", math.nan))]
     lines = [f"study {spec['study']}: {len(rows)} evaluations, {len(rows) - len(ok)} failed"]
-    if ok:
-        low = min(ok, key=lambda r: r["cycles"])
-        high = max(r["cycles"] for r in ok)
-        lines.append(f"cycles: {low['cycles']:,.0f} .. {high:,.0f}")
-        design = ", ".join(f"{n}={low[n]:g}" for n in names)
-        lines.append(f"fastest design (eval {low['eval_id']:g}): {design}")
+    if not ok:
+        return "\n".join(lines)
+    lines.append(f"cycles: {min(r['cycles'] for r in ok):,.0f} .. "
+                 f"{max(r['cycles'] for r in ok):,.0f}")
+    best: dict[tuple, dict] = {}
+    for row in ok:
+        key = tuple(row[n] for n in work)
+        if key not in best or row["cycles"] < best[key]["cycles"]:
+            best[key] = row
+    lines.append("fastest design found per workload:")
+    for key in sorted(best):
+        row = best[key]
+        label = ", ".join(f"{n}={v:g}" for n, v in zip(work, key, strict=True)) or "all"
+        design = ", ".join(f"{n}={row[n]:g}" for n in arch)
+        lines.append(f"  {label}: {row['cycles']:,.0f} cycles (eval {row['eval_id']:g}) {design}")
     return "\n".join(lines)

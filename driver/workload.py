@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from .backends.base import SpecError
+
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
     from typing import Any, Mapping
-
-from .backends.base import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("CYCLECAST_BUILD", ROOT / "build"))

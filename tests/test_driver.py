@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import subprocess
 
 import pytest
 
 from conftest import PYTHON, run_module, small_spec, write_spec
-from driver import dakota_io
 from driver.backends import qemu_riscv
 from driver.study import render_study
 

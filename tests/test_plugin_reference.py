@@ -126,7 +126,7 @@ def run_ref(tmp_path: Path, kernel: str, size: int, l1i, l1d, line) -> dict:
                       ["-d", "plugin", "-D", str(log), "-plugin", arg])
     assert proc.returncode == 0, proc.stderr
     lines = log.read_text().splitlines()
-    header = next(i for i, l in enumerate(lines) if l.startswith("core #"))
+    header = next(i for i, line in enumerate(lines) if line.startswith("core #"))
     # "0  <data accesses> <data misses> <rate>% <insn accesses> <insn misses> <rate>%"
     fields = lines[header + 1].split()
     assert fields[0] == "0", lines[header + 1]
@@ -288,7 +288,8 @@ def test_kernel_output_deterministic_per_seed(built):
         for p in (a, b, c, default, one):
             assert p.returncode == 0, p.stderr
         assert a.stdout == b.stdout
-        checksum = lambda p: p.stdout.split("checksum=")[1]
+        def checksum(p):
+            return p.stdout.split("checksum=")[1]
         assert checksum(a) != checksum(c)
         assert default.stdout == one.stdout
 

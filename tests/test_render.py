@@ -69,3 +69,16 @@ def test_bad_spec_cli_is_one_line_without_traceback(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert "sampling.method" in proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_run_refuses_a_backend_that_cannot_run_here(tmp_path, monkeypatch):
+    # gem5 is not installed on the test machine unless GEM5 points at it.
+    import shutil
+
+    if shutil.which("gem5.opt") or shutil.which("gem5.fast"):
+        pytest.skip("gem5 is installed here")
+    env_spec = [p for p in __import__("conftest").SHIPPED_SPECS if p.name == "gem5_matmul.yaml"][0]
+    proc = run_module("driver.study", "run", str(env_spec), "-o", str(tmp_path / "run"))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "gem5 not found" in proc.stderr
+    assert not (tmp_path / "run" / "evaluations.jsonl").exists()

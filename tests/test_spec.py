@@ -1,8 +1,6 @@
 """Study specs: shipped ones load; bad ones fail early with one line naming file and field."""
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from conftest import SHIPPED_SPECS, small_spec, write_spec

@@ -15,7 +15,7 @@ def test_study_run_end_to_end_and_resume(tmp_path, native_built):
     proc = run_module("driver.study", "run", str(spec_file), "-o", str(rundir))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "study tiny: 8 evaluations, 0 failed" in proc.stdout
-    assert "fastest design" in proc.stdout
+    assert "fastest design found per workload:" in proc.stdout
     assert "8/8" in proc.stderr  # the progress display reached the total
 
     columns, rows = read_tabular(rundir / "tabular.dat")
@@ -29,6 +29,9 @@ def test_study_run_end_to_end_and_resume(tmp_path, native_built):
         assert row["cycles"] == qemu_riscv.cycles(row, timing)
     fastest = min(rows, key=lambda r: r["cycles"])
     assert f"cycles: {fastest['cycles']:,.0f}" in proc.stdout
+    for n in {r["n"] for r in rows}:
+        best = min((r for r in rows if r["n"] == n), key=lambda r: r["cycles"])
+        assert f"n={n:g}: {best['cycles']:,.0f} cycles (eval {best['eval_id']:g})" in proc.stdout
 
     # Re-running the same study redoes nothing: Dakota's restart file supplies every result.
     evaluations = (rundir / "evaluations.jsonl").read_text()

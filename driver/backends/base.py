@@ -9,9 +9,11 @@ recorded outputs without the simulator.
 from __future__ import annotations
 
 from pathlib import Path
+
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
     from typing import Any, Mapping
+
 
 
 class EvaluationFailed(Exception):

@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
-if TYPE_CHECKING:
-    from typing import Any, Mapping
 
 from .. import cache_geometry, workload
 from ..process import last_line, run_with_timeout
 from .base import Backend as _Base
 from .base import EvaluationFailed, SpecError
+
+TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any, Mapping
 
 GEM5_NAMES = ("gem5.opt", "gem5.fast")
 OUTDIR = "m5out"

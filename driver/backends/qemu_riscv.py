@@ -18,14 +18,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
-if TYPE_CHECKING:
-    from typing import Any, Mapping
 
 from .. import cache_geometry, workload
 from ..process import last_line, run_with_timeout
 from .base import Backend as _Base
 from .base import EvaluationFailed, SpecError
+
+TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any, Mapping
 
 COUNTERS = ("instructions", "l1i_accesses", "l1i_misses", "l1d_accesses", "l1d_misses",
             "l1d_writebacks", "l2_accesses", "l2_misses", "l2_writebacks", "loads", "stores")

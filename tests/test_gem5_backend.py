@@ -1,0 +1,424 @@
+"""gem5 backend: statistics parsing on recorded real gem5 runs, rendered inputs, spec
+handling, process handling with a stand-in executable, and one real run where gem5 is
+installed (skipped, with the reason, elsewhere)."""
+from __future__ import annotations
+
+import ast
+import json
+import math
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, write_spec
+from driver.backends import EvaluationFailed, SpecError, backend_class, gem5
+from driver.spec import load_spec
+
+FIXTURES = ROOT / "tests" / "fixtures" / "gem5"
+SPEC = ROOT / "dakota_inputs" / "gem5_matmul.yaml"
+
+# Values read off the recorded files (tests/fixtures/gem5/SOURCES.md).
+GOLDEN = {
+    "gemm32_stdlib_timing": {
+        "cycles": 1106059, "instructions": 765273, "sim_seconds": 0.001106,
+        "l1i_accesses": 801432, "l1i_misses": 615,
+        "l1d_accesses": 231401, "l1d_misses": 558,
+        "l2_accesses": 2041, "l2_misses": 1120,
+        "sim_ticks": 1106059000, "clock_ticks": 1000,
+    },
+    "gemm64_stdlib_timing_roi": {
+        "cycles": 2144059, "instructions": 1610397, "sim_seconds": 0.002144,
+        "l1i_accesses": 1614690, "l1i_misses": 2,
+        "l1d_accesses": 528386, "l1d_misses": 65,
+        "l2_accesses": 564, "l2_misses": 2,
+        "sim_ticks": 2144059000, "clock_ticks": 1000,
+    },
+}
+
+
+def fixture_text(name: str) -> str:
+    return (FIXTURES / name / "stats.txt").read_text()
+
+
+def without(text: str, *needles: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not any(n in line for n in needles)) + "\n"
+
+
+# ------------------------------------------------------------------ parse_stats: golden
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_parse_recorded_stats(name):
+    got = gem5.parse_stats(fixture_text(name))
+    want = GOLDEN[name]
+    assert tuple(got) == gem5.Backend.response_names
+    for key in gem5.Backend.response_names:
+        assert got[key] == pytest.approx(want[key], rel=1e-9), key
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_cycles_agree_with_simticks_over_clock(name):
+    want = GOLDEN[name]
+    got = gem5.parse_stats(fixture_text(name))
+    assert got["cycles"] == pytest.approx(want["sim_ticks"] / want["clock_ticks"], rel=1e-9)
+    # simTicks / 1 THz tick rate is simSeconds (printed to 6 decimals)
+    assert got["sim_seconds"] == pytest.approx(want["sim_ticks"] * 1e-12, abs=5e-7)
+
+
+def test_roi_dump_uses_simticks_not_finaltick():
+    text = fixture_text("gemm64_stdlib_timing_roi")
+    assert "finalTick                                  2465938000" in text
+    assert gem5.parse_stats(text)["cycles"] == 2144059  # reset at ROI begin
+
+
+def test_only_the_first_dump_counts():
+    a, b = fixture_text("gemm32_stdlib_timing"), fixture_text("gemm64_stdlib_timing_roi")
+    assert gem5.parse_stats(a + b) == gem5.parse_stats(a)
+    assert gem5.parse_stats(b + a)["cycles"] == GOLDEN["gemm64_stdlib_timing_roi"]["cycles"]
+
+
+def test_missing_counters_are_nan_not_zero():
+    text = without(fixture_text("gemm32_stdlib_timing"), "l2-cache-0.demand",
+                   "l2-cache-0.overall", "simInsts")
+    got = gem5.parse_stats(text)
+    assert math.isnan(got["l2_misses"]) and math.isnan(got["l2_accesses"])
+    # instructions fall back to the committed-instruction counter
+    assert got["instructions"] == 765273
+    assert got["l1d_misses"] == 558 and got["cycles"] == 1106059
+
+
+def test_overall_counters_when_no_demand_counters():
+    text = without(fixture_text("gemm32_stdlib_timing"), ".demand")
+    got = gem5.parse_stats(text)
+    assert got["l1d_misses"] == 558 and got["l2_misses"] == 1120  # overallMisses::total
+
+
+def test_private_l1_shared_l2_object_names():
+    # The hierarchy cyclecast configures (PrivateL1SharedL2CacheHierarchy) names its caches
+    # l1icaches, l1dcaches, l2cache and its crossbar l2bus: the recorded file with its
+    # object names substituted must give the same counters (and the bus must not count).
+    text = (fixture_text("gemm32_stdlib_timing").replace("l1d-cache-0", "l1dcaches")
+            .replace("l1i-cache-0", "l1icaches").replace("l2-cache-0", "l2cache")
+            .replace("l2buses", "l2bus"))
+    assert "board.cache_hierarchy.l2bus.pktCount::total" in text
+    assert gem5.parse_stats(text) == gem5.parse_stats(fixture_text("gemm32_stdlib_timing"))
+
+
+@pytest.mark.parametrize("text, why", [
+    ("", "no statistics dump"),
+    ("gem5 Simulator System.  https://www.gem5.org\npanic: out of memory\n", "no statistics"),
+    ("\n---------- Begin Simulation Statistics ----------\nsimTicks 5\n", "truncated"),
+])
+def test_garbage_is_an_evaluation_failure(text, why):
+    with pytest.raises(EvaluationFailed) as err:
+        gem5.parse_stats(text)
+    assert err.value.kind == "garbage" and why in err.value.reason
+
+
+def test_missing_cycles_is_garbage():
+    text = without(fixture_text("gemm32_stdlib_timing"), ".numCycles")
+    with pytest.raises(EvaluationFailed) as err:
+        gem5.parse_stats(text)
+    assert err.value.kind == "garbage" and "numCycles" in err.value.reason
+
+
+def test_cycles_disagreeing_with_simticks_is_garbage():
+    text = fixture_text("gemm32_stdlib_timing").replace(
+        "numCycles          1106059 ", "numCycles          9106059 ")
+    with pytest.raises(EvaluationFailed) as err:
+        gem5.parse_stats(text)
+    assert err.value.kind == "garbage" and "disagrees" in err.value.reason
+
+
+# SYNTHETIC (not a recorded gem5 output): the statistic names the deprecated se.py
+# configuration emits (system.cpu, system.cpu.[id]cache, system.l2, a CPU clock domain
+# separate from the system clock), values invented. No real legacy RISC-V stats.txt was
+# found to store as a fixture (see fixtures/gem5/SOURCES.md).
+LEGACY_SYNTHETIC = """
+---------- Begin Simulation Statistics ----------
+simSeconds                                   0.000500                       # Number of seconds simulated (Second)
+simTicks                                    500000000                       # Number of ticks simulated (Tick)
+simInsts                                       300000                       # Number of instructions simulated (Count)
+system.clk_domain.clock                          1000                       # Clock period in ticks (Tick)
+system.cpu_clk_domain.clock                       500                       # Clock period in ticks (Tick)
+system.cpu.numCycles                          1000000                       # Number of cpu cycles simulated (Cycle)
+system.cpu.dcache.demandMisses::cpu.data          700                       # number of demand (read+write) misses (Count)
+system.cpu.dcache.demandMisses::total             700                       # number of demand (read+write) misses (Count)
+system.cpu.dcache.demandAccesses::total         90000                       # number of demand (read+write) accesses (Count)
+system.cpu.icache.demandMisses::total             300                       # number of demand (read+write) misses (Count)
+system.cpu.icache.demandAccesses::total        310000                       # number of demand (read+write) accesses (Count)
+system.l2.demandMisses::total                     400                       # number of demand (read+write) misses (Count)
+system.l2.demandAccesses::total                  1000                       # number of demand (read+write) accesses (Count)
+system.tol2bus.pktCount::total                   2000                       # Packet count per connected requestor and responder (Count)
+---------- End Simulation Statistics   ----------
+"""
+
+
+def test_legacy_statistic_names():
+    got = gem5.parse_stats(LEGACY_SYNTHETIC)
+    assert got["cycles"] == 1000000  # checked against simTicks / CPU clock (500 ticks)
+    assert (got["l1d_accesses"], got["l1d_misses"]) == (90000, 700)
+    assert (got["l1i_accesses"], got["l1i_misses"]) == (310000, 300)
+    assert (got["l2_accesses"], got["l2_misses"]) == (1000, 400)
+    assert got["instructions"] == 300000 and got["sim_seconds"] == 0.0005
+
+
+def test_old_snake_case_names():
+    text = (LEGACY_SYNTHETIC.replace("simTicks", "sim_ticks").replace("simInsts", "sim_insts")
+            .replace("simSeconds", "sim_seconds").replace("demandMisses", "demand_misses")
+            .replace("demandAccesses", "demand_accesses"))
+    assert gem5.parse_stats(text) == gem5.parse_stats(LEGACY_SYNTHETIC)
+
+
+# --------------------------------------------------------------------- spec and inputs
+
+POINT = {"l1d_size_kib": 8, "l1d_ways": 2, "l1i_size_kib": 4, "l1i_ways": 1,
+         "l2_size_kib": 128, "l2_ways": 4, "line_bytes": 32, "n": 64}
+
+
+@pytest.fixture
+def no_gem5(monkeypatch, tmp_path):
+    monkeypatch.delenv("GEM5", raising=False)
+    monkeypatch.delenv("GEM5_ROOT", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+
+
+@pytest.fixture
+def spec(no_gem5):
+    return load_spec(SPEC)
+
+
+def test_shipped_spec_loads(spec):
+    assert spec["backend"]["name"] == "gem5"
+    assert backend_class("gem5") is gem5.Backend
+    s = spec["backend"]["settings"]
+    assert s["config"] == "stdlib" and s["clock_ghz"] == 1 and s["cache"] == {}
+    assert s["program"].endswith("build/kernels/matmul") and s["args"] == ["{n}"]
+    assert "gem5" not in s  # not found here, not recorded; rendering still works
+    values = {p["name"]: p["values"] for p in spec["parameters"]}
+    assert values["l1d_size_kib"] == values["l1i_size_kib"] == [1, 2, 4, 8, 16, 32]
+    assert values["l1d_ways"] == values["l1i_ways"] == [1, 2, 4, 8]
+    assert values["l2_size_kib"] == [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    assert values["l2_ways"] == [2, 4, 8] and values["line_bytes"] == [16, 32, 64]
+    roles = {p["name"]: (p["role"], p["unit"]) for p in spec["parameters"]}
+    assert roles["n"] == ("workload", "elements") and roles["line_bytes"] == ("architecture", "B")
+    assert spec["responses"] == list(gem5.Backend.response_names)
+
+
+def _call(node: ast.Call) -> tuple[str, dict]:
+    name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+    return name, {k.arg: ast.literal_eval(k.value) for k in node.keywords
+                  if isinstance(k.value, (ast.Constant, ast.List))}
+
+
+def test_stdlib_script_carries_every_parameter(spec):
+    settings = {**spec["backend"]["settings"], "program": "/opt/my kernels/mat'mul\"x"}
+    text = gem5.stdlib_script(settings, POINT)
+    tree = ast.parse(compile(text, "gem5_config.py", "exec", ast.PyCF_ONLY_AST))
+    calls = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name, kwargs = _call(node)
+            calls.setdefault(name, {}).update(kwargs)
+    assert calls["PrivateL1SharedL2CacheHierarchy"] == {
+        "l1d_size": "8KiB", "l1d_assoc": 2, "l1i_size": "4KiB", "l1i_assoc": 1,
+        "l2_size": "128KiB", "l2_assoc": 4}
+    assert calls["SimpleBoard"] == {"clk_freq": "1GHz"}
+    assert calls["SingleChannelDDR3_1600"] == {"size": "1024MiB"}
+    assert calls["BinaryResource"] == {"local_path": "/opt/my kernels/mat'mul\"x"}
+    assert calls["set_se_binary_workload"] == {"arguments": ["64"]}
+    proc = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and getattr(n.func, "id", "") == "SimpleProcessor"][0]
+    assert {k.arg: ast.unparse(k.value) for k in proc.keywords} == {
+        "cpu_type": "CPUTypes.TIMING", "isa": "ISA.RISCV", "num_cores": "1"}
+    lines = [n for n in ast.walk(tree) if isinstance(n, ast.Assign)
+             and ast.unparse(n.targets[0]) == "board.cache_line_size"]
+    assert len(lines) == 1 and ast.literal_eval(lines[0].value) == 32
+    assert "obtain_resource" not in calls  # local binary only: no network
+
+
+def test_stdlib_script_follows_settings(spec):
+    settings = {**spec["backend"]["settings"], "clock_ghz": 2.5, "memory": "DDR4_2400",
+                "memory_mib": 512, "cache": {"l2_ways": 16}}
+    point = {k: v for k, v in POINT.items() if k != "l2_ways"}  # unswept: fixed value
+    text = gem5.stdlib_script(settings, point)
+    assert 'clk_freq="2.5GHz"' in text and 'SingleChannelDDR4_2400(size="512MiB")' in text
+    assert "l2_assoc=16" in text
+
+
+def test_legacy_argument_list_carries_every_parameter(spec):
+    settings = {**spec["backend"]["settings"], "config": "legacy", "gem5": "/g/gem5.opt"}
+    argv = gem5.legacy_arguments(settings, POINT, "/g/configs/deprecated/example/se.py",
+                                 Path("/w/m5out"))
+    assert argv[:3] == ["/g/gem5.opt", "--outdir=/w/m5out",
+                        "/g/configs/deprecated/example/se.py"]
+    for option in ["--cpu-type=TimingSimpleCPU", "--caches", "--l2cache",
+                   "--l1d_size=8KiB", "--l1d_assoc=2", "--l1i_size=4KiB", "--l1i_assoc=1",
+                   "--l2_size=128KiB", "--l2_assoc=4", "--cacheline_size=32",
+                   "--cpu-clock=1GHz", "--sys-clock=1GHz", "--mem-type=DDR3_1600_8x8",
+                   f"--cmd={settings['program']}", "--options=64"]:
+        assert option in argv
+    assert argv.index("--l2cache") < argv.index("--l2_size=128KiB")
+
+
+def test_legacy_refuses_arguments_se_py_would_split(spec):
+    settings = {**spec["backend"]["settings"], "args": ["{n}", "two words"]}
+    with pytest.raises(EvaluationFailed, match="whitespace"):
+        gem5.legacy_arguments(settings, POINT, "/se.py", Path("/w"))
+
+
+# ---------------------------------------------------------------------- missing gem5
+
+MISSING = "set GEM5=/path/to/gem5.opt or backend.settings.gem5"
+
+
+def test_missing_gem5_is_reported_in_one_line(spec, tmp_path):
+    settings = spec["backend"]["settings"]
+    reason = gem5.Backend.unavailable_reason(settings)
+    assert reason and MISSING in reason and "\n" not in reason
+    with pytest.raises(SpecError) as err:
+        gem5.check_runnable(settings, "gem5_matmul.yaml")
+    message = str(err.value)
+    assert message.startswith("gem5_matmul.yaml: backend.settings.gem5: gem5 not found")
+    assert MISSING in message and "\n" not in message
+    print(message)
+    with pytest.raises(EvaluationFailed) as failed:
+        gem5.Backend(settings).evaluate(POINT, tmp_path)
+    assert failed.value.kind == "error" and MISSING in failed.value.reason
+
+
+def test_explicit_gem5_path_must_exist(no_gem5, tmp_path):
+    spec = json.loads(json.dumps(load_spec(SPEC)))
+    raw = {"study": "g", "parameters": spec["parameters"],
+           "backend": {"name": "gem5", "settings": {"kernel": "matmul",
+                                                    "gem5": "no/such/gem5.opt"}}}
+    with pytest.raises(SpecError, match=r"g\.yaml: backend\.settings\.gem5: no such file"):
+        load_spec(write_spec(tmp_path / "g.yaml", raw))
+
+
+def test_gem5_found_through_environment(no_gem5, monkeypatch, tmp_path):
+    fake = make_fake_gem5(tmp_path, "exit 0")
+    monkeypatch.setenv("GEM5", str(fake))
+    spec = load_spec(SPEC)
+    assert spec["backend"]["settings"]["gem5"] == str(fake)
+
+
+# ------------------------------------------- evaluation with a stand-in gem5 executable
+
+def make_fake_gem5(tmp_path: Path, body: str) -> Path:
+    """An executable standing in for gem5.opt: records its argv, then runs ``body``
+    (Python) with ``outdir`` (the --outdir value) and ``argv`` defined."""
+    fake = tmp_path / "bin" / "gem5.opt"
+    fake.parent.mkdir(parents=True, exist_ok=True)
+    fake.write_text(f"#!{sys.executable}\n"
+                    "import json, os, shutil, sys, time\n"
+                    "argv = sys.argv\n"
+                    "outdir = [a.split('=', 1)[1] for a in argv if a.startswith('--outdir=')][0]\n"
+                    "json.dump(argv, open('argv.json', 'w'))\n"
+                    f"{body}\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    return fake
+
+
+def fake_backend(spec, fake: Path, timeout_s: float = 60, **settings) -> gem5.Backend:
+    program = fake.parent / "matmul"
+    program.write_text("not really a RISC-V binary\n")
+    return gem5.Backend({**spec["backend"]["settings"], "gem5": str(fake),
+                         "program": str(program), **settings}, timeout_s=timeout_s)
+
+
+def test_evaluate_runs_gem5_and_parses_its_stats(spec, tmp_path):
+    fixture = FIXTURES / "gemm32_stdlib_timing" / "stats.txt"
+    fake = make_fake_gem5(tmp_path, f"shutil.copy({str(fixture)!r}, outdir + '/stats.txt')")
+    workdir = tmp_path / "eval.1"
+    workdir.mkdir()
+    got = fake_backend(spec, fake).evaluate(POINT, workdir)
+    assert got == gem5.parse_stats(fixture.read_text())
+    argv = json.loads((workdir / "argv.json").read_text())
+    script = workdir / gem5.CONFIG_SCRIPT
+    assert argv[1:] == [f"--outdir={workdir / 'm5out'}", str(script)]
+    assert "l1d_size=\"8KiB\"" in script.read_text()
+    assert (workdir / "program.out").exists() and (workdir / "program.err").exists()
+
+
+def test_evaluate_legacy_passes_the_argument_list(spec, tmp_path):
+    fixture = FIXTURES / "gemm64_stdlib_timing_roi" / "stats.txt"
+    fake = make_fake_gem5(tmp_path, f"shutil.copy({str(fixture)!r}, outdir + '/stats.txt')")
+    se_py = tmp_path / "se.py"
+    se_py.write_text("# stand-in\n")
+    backend = fake_backend(spec, fake, config="legacy", se_py=str(se_py))
+    got = backend.evaluate(POINT, tmp_path)
+    assert got["cycles"] == 2144059
+    argv = json.loads((tmp_path / "argv.json").read_text())
+    assert argv[2] == str(se_py) and "--l2cache" in argv and "--options=64" in argv
+
+
+@pytest.mark.parametrize("body, kind, words", [
+    ("sys.stderr.write('panic: unknown instruction\\n'); sys.exit(3)", "crash",
+     "exit status 3: panic: unknown instruction"),
+    ("pass", "garbage", "wrote no m5out/stats.txt"),
+    ("open(outdir + '/stats.txt', 'w').write('nothing useful')", "garbage", "no statistics"),
+])
+def test_failures_are_classified(spec, tmp_path, body, kind, words):
+    fake = make_fake_gem5(tmp_path, body)
+    with pytest.raises(EvaluationFailed) as err:
+        fake_backend(spec, fake).evaluate(POINT, tmp_path)
+    assert err.value.kind == kind and words in err.value.reason
+
+
+def test_timeout_kills_the_whole_process_group(spec, tmp_path):
+    # gem5 stand-in that starts a grandchild; both must be gone after the timeout.
+    body = ("import subprocess\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+            "open('child.pid', 'w').write(str(child.pid))\n"
+            "time.sleep(60)")
+    fake = make_fake_gem5(tmp_path, body)
+    started = time.monotonic()
+    with pytest.raises(EvaluationFailed) as err:
+        fake_backend(spec, fake, timeout_s=2).evaluate(POINT, tmp_path)
+    assert err.value.kind == "timeout" and time.monotonic() - started < 30
+    child = int((tmp_path / "child.pid").read_text())
+    for _ in range(50):
+        if not alive(child):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"grandchild {child} survived the timeout")
+
+
+def alive(pid: int) -> bool:
+    """Running (a killed process may linger as a zombie until its parent reaps it)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_stale_stats_are_not_reused(spec, tmp_path):
+    (tmp_path / "m5out").mkdir()
+    (tmp_path / "m5out" / "stats.txt").write_text(fixture_text("gemm32_stdlib_timing"))
+    fake = make_fake_gem5(tmp_path, "pass")
+    with pytest.raises(EvaluationFailed, match="wrote no"):
+        fake_backend(spec, fake).evaluate(POINT, tmp_path)
+
+
+# ------------------------------------------------------------------- real gem5, if any
+
+def test_real_gem5_run(tmp_path, request):
+    spec = load_spec(SPEC)
+    settings = spec["backend"]["settings"]
+    if gem5.find_gem5(settings)[0]:
+        request.getfixturevalue("native_built")  # the matmul kernel gem5 will run
+    reason = gem5.Backend.unavailable_reason(settings)
+    if reason:
+        print(f"skipping the real gem5 run: {reason}")
+        pytest.skip(f"gem5 cannot run here: {reason}")
+    point = {"l1d_size_kib": 4, "l1d_ways": 2, "l1i_size_kib": 4, "l1i_ways": 2,
+             "l2_size_kib": 64, "l2_ways": 8, "line_bytes": 64, "n": 16}
+    got = gem5.Backend(settings, timeout_s=600).evaluate(point, tmp_path)
+    assert got["cycles"] > got["instructions"] > 16 ** 3
+    assert 0 < got["l1d_misses"] <= got["l1d_accesses"]
+    assert 0 < got["l2_misses"] <= got["l2_accesses"]
