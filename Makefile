@@ -26,6 +26,7 @@ demo: setup
 	$(PY) -m driver.study run dakota_inputs/demo_kmeans.yaml -o runs/demo_kmeans
 
 test: setup
+	$(VENV)/bin/ruff check driver ml tests bench
 	$(PY) -m pytest -q
 
 bench: setup
