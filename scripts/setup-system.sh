@@ -46,6 +46,7 @@ if [ ! -f "$qemu_src/include/qemu/qemu-plugin.h" ] || [ ! -f "$qemu_src/contrib/
     apt-get update -qq
   fi
   tmp=$(mktemp -d)
+  chmod 755 "$tmp"  # apt downloads as user _apt
   (cd "$tmp" && apt-get source --download-only -qq "qemu=$version" >/dev/null)
   orig=$(ls "$tmp"/qemu_*.orig.tar.* | head -n 1)
   mkdir -p "$qemu_src"
