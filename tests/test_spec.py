@@ -111,6 +111,17 @@ def test_user_binary_and_source(tmp_path, native_built):
     loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
     program = loaded["backend"]["settings"]["program"]
     assert program.endswith("/mine") and "user_kernels" in program
+    # The user's kernel really runs under the cache simulator, with arguments from the point.
+    from driver.backends import backend_class
+
+    backend = backend_class("qemu_riscv")(loaded["backend"]["settings"], timeout_s=60)
+    point = {"l1d_size_kib": 4, "l1d_ways": 2, "l2_size_kib": 64, "line_bytes": 64}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    small = backend.evaluate({**point, "n": 16}, tmp_path / "a")
+    large = backend.evaluate({**point, "n": 32}, tmp_path / "b")
+    assert (tmp_path / "a" / "program.out").read_text() == "120\n"  # sum of 0..15
+    assert large["instructions"] > small["instructions"] > 0
     spec["backend"]["settings"] = {"binary": program}
     assert load_spec(write_spec(tmp_path / "s2.yaml", spec))["backend"]["settings"]["program"] == program
     spec["backend"]["settings"] = {"binary": "nope.elf"}
