@@ -1,11 +1,12 @@
 """The analysis driver Dakota calls: ``python -m driver [--spec FILE] PARAMS RESULTS``.
 
 Reads Dakota's parameters file (one evaluation, or several in batch mode), evaluates
-each design point with the spec's backend, and writes Dakota's results file with the
-responses, or ``FAIL`` for an evaluation that failed (Dakota ignores exit codes). Each
-evaluation is also appended to ``<rundir>/evaluations.jsonl``, and each failure with
-its reason to ``<rundir>/failures.jsonl``; the run directory is the one holding the
-resolved spec.
+each design point with the spec's backend (several at once in batch mode, on the CPUs of
+the job step), and writes Dakota's results file with the responses, or ``FAIL`` for an
+evaluation that failed (Dakota ignores exit codes). Each evaluation is also appended to
+``<rundir>/evaluations.jsonl`` (status ok, failed, or reused when the point had already
+been simulated in this run directory), and each failure with its reason to
+``<rundir>/failures.jsonl``; the run directory is the one holding the resolved spec.
 
 Only the standard library and the chosen backend are imported, so one call costs
 milliseconds on top of the simulator.
@@ -19,10 +20,11 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from . import dakota_io
+from . import dakota_io, faults
 from .backends import EvaluationFailed, SpecError, backend_class
 
 RESOLVED_SPEC = "spec.resolved.json"
+MEMO_DIR = "done"  # one file per finished design point
 
 
 def find_spec(start: Path) -> Path:
@@ -52,19 +54,65 @@ def design_point(evaluation: dakota_io.Evaluation, names: list[str], where: str)
     return {n: evaluation.variables[n] for n in names}
 
 
-def evaluate_one(backend, point: dict, responses: list[str], workdir: Path):
-    """(responses dict or None, failure dict or None, seconds)."""
+def memo_file(rundir: Path, point: dict) -> Path:
+    """Where a finished evaluation of ``point`` is kept (readable name, hashed if long)."""
+    name = ",".join(f"{k}={v!r}" for k, v in point.items())
+    if len(name) > 200:
+        import hashlib
+
+        name = hashlib.sha256(name.encode()).hexdigest()
+    return rundir / MEMO_DIR / f"{name}.json"
+
+
+def evaluate_one(backend, point: dict, number: int, responses: list[str], workdir: Path,
+                 rundir: Path, fault_config: dict | None) -> dict:
+    """Evaluate one point and return its record for evaluations.jsonl.
+
+    A point already simulated in this run directory is not simulated again: Dakota may ask
+    again for an evaluation that finished just before it was killed, and its restart file
+    does not have it.
+    """
     start = time.monotonic()
+    record = {"eval": number, "point": point, "workdir": str(workdir)}
+    if "SLURM_STEP_ID" in os.environ:  # which job step ran it, to find it in Slurm's logs
+        record["slurm_step"] = f"{os.environ['SLURM_JOB_ID']}.{os.environ['SLURM_STEP_ID']}"
+    memo = memo_file(rundir, point)
+    try:
+        kept = json.loads(memo.read_text())
+        if kept["point"] == point and all(r in kept["responses"] for r in responses):
+            return {**record, "status": "reused", "seconds": 0.0,
+                    "responses": {r: kept["responses"][r] for r in responses}}
+    except (OSError, ValueError, KeyError):
+        pass
+    if fault_config:
+        faults.arm(faults.fault_for(number, fault_config))
     try:
         values = backend.evaluate(point, workdir)
         missing = [r for r in responses if r not in values]
         if missing:
             raise EvaluationFailed(f"backend gave no {', '.join(missing)}", "garbage")
-        return {r: values[r] for r in responses}, None, time.monotonic() - start
+        values = {r: values[r] for r in responses}
     except EvaluationFailed as err:
-        return None, {"kind": err.kind, "reason": err.reason}, time.monotonic() - start
+        failure = {"kind": err.kind, "reason": err.reason}
     except OSError as err:  # e.g. simulator binary vanished: this evaluation fails only
-        return None, {"kind": "error", "reason": str(err)}, time.monotonic() - start
+        failure = {"kind": "error", "reason": str(err)}
+    else:
+        failure = None
+        memo.parent.mkdir(exist_ok=True)
+        tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"point": point, "responses": values}))
+        os.replace(tmp, memo)
+    finally:
+        faults.arm(None)
+    record["seconds"] = round(time.monotonic() - start, 4)
+    if failure:
+        return {**record, "status": "failed", **failure}
+    return {**record, "status": "ok", "responses": values}
+
+
+def step_cpus() -> int:
+    """CPUs this driver may use: the Slurm step's, else this process's affinity."""
+    return int(os.environ.get("SLURM_CPUS_PER_TASK") or len(os.sched_getaffinity(0)))
 
 
 def parse_arguments(argv: list[str]) -> SimpleNamespace:
@@ -101,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rundir = spec_path.resolve().parent
     responses = evaluations[0].responses
+    try:
+        fault_config = faults.from_environment()
+    except ValueError as err:
+        print(f"cyclecast driver: {err}", file=sys.stderr)
+        return 1
     workdir = Path.cwd()
     if len(evaluations) == 1:
         workdirs = [workdir]
@@ -108,27 +161,21 @@ def main(argv: list[str] | None = None) -> int:
         workdirs = [workdir / f"eval.{e.number}" for e in evaluations]
         for d in workdirs:
             d.mkdir(exist_ok=True)
-    if len(points) == 1:
-        outcomes = [evaluate_one(backend, points[0], responses, workdirs[0])]
+    jobs = [(point, e.number, responses, w, rundir, fault_config)
+            for point, e, w in zip(points, evaluations, workdirs, strict=True)]
+    if len(jobs) == 1:
+        records = [evaluate_one(backend, *jobs[0])]
     else:  # the batch shares the step's CPUs; each evaluation is its own simulator process
         from concurrent.futures import ThreadPoolExecutor
 
-        workers = min(len(points), len(os.sched_getaffinity(0)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            outcomes = list(pool.map(lambda pw: evaluate_one(backend, pw[0], responses, pw[1]),
-                                     zip(points, workdirs, strict=True)))
+        with ThreadPoolExecutor(max_workers=min(len(jobs), step_cpus())) as pool:
+            records = list(pool.map(lambda job: evaluate_one(backend, *job), jobs))
 
-    blocks = []
-    for evaluation, point, workdir_i, (values, failure, seconds) in zip(
-            evaluations, points, workdirs, outcomes, strict=True):
-        record = {"eval": evaluation.number, "point": point, "seconds": round(seconds, 4),
-                  "workdir": str(workdir_i)}
-        if failure:
-            append_jsonl(rundir / "failures.jsonl", {**record, **failure})
-        append_jsonl(rundir / "evaluations.jsonl",
-                     {**record, "status": "failed" if failure else "ok", "responses": values})
-        blocks.append(values)
-    dakota_io.write_results(args.results, blocks, responses,
+    for record in records:
+        if record["status"] == "failed":
+            append_jsonl(rundir / "failures.jsonl", record)
+        append_jsonl(rundir / "evaluations.jsonl", record)
+    dakota_io.write_results(args.results, [r.get("responses") for r in records], responses,
                             batch=spec["execution"]["batch_size"] > 1)
     return 0
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
+from . import faults
 from .backends.base import EvaluationFailed
 
 
@@ -18,14 +20,34 @@ def run_with_timeout(command: list[str], workdir: Path, timeout_s: float,
     EvaluationFailed(kind='timeout') is raised. ``env``: the environment (None: inherit).
     """
     with open(workdir / "program.out", "wb") as out, open(workdir / "program.err", "wb") as err:
+        fault = faults.armed()
+        started = time.time()
         proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=err, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        if fault == "crash":
+            os.kill(proc.pid, signal.SIGSEGV)
+        elif fault == "hang":
+            os.killpg(proc.pid, signal.SIGSTOP)
         try:
-            return proc.wait(timeout=timeout_s)
+            status = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise EvaluationFailed(f"timed out after {timeout_s:g} s", "timeout") from None
+    if fault == "garbage":
+        _garble(workdir, started)
+    return status
+
+
+def _garble(workdir: Path, since: float) -> None:
+    """Fault injection: overwrite every output file the simulator wrote."""
+    for root, _, files in os.walk(workdir):
+        for name in files:
+            path = Path(root) / name
+            if path.is_symlink() or name in ("program.err", "params.in"):
+                continue
+            if path.stat().st_mtime >= since - 1:
+                path.write_text("garbage \x00\x01 not simulator output\n")
 
 
 def last_line(path: Path, limit: int = 200) -> str:

@@ -20,6 +20,23 @@ PARAMETER = {
     },
 }
 
+#: ``#SBATCH`` settings of the batch job (``job.sh``); ntasks is ``execution.concurrency``.
+SLURM = {
+    "type": "object",
+    "additionalProperties": False,
+    "default": {},
+    "properties": {
+        "nodes": {"type": "integer", "minimum": 1, "default": 1},
+        "cpus_per_task": {"type": "integer", "minimum": 1, "default": 1},
+        "mem_per_cpu": {"type": "string", "pattern": "^[0-9]+[KMGT]?$"},
+        "time": {"type": "string", "pattern": "^([0-9]+-)?[0-9]+(:[0-9]{2}){0,2}$",
+                 "default": "1:00:00"},
+        "partition": {"type": "string", "pattern": "^[A-Za-z0-9_.,-]+$"},
+        "account": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
+        "qos": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
+    },
+}
+
 SPEC = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -57,9 +74,11 @@ SPEC = {
             "additionalProperties": False,
             "default": {},
             "properties": {
+                # Evaluations (batches in batch mode) at once; under Slurm, the job's tasks.
                 "concurrency": {"type": "integer", "minimum": 1, "default": 2},
                 "batch_size": {"type": "integer", "minimum": 1, "default": 1},
                 "timeout_s": {"type": "number", "exclusiveMinimum": 0, "default": 600},
+                "slurm": SLURM,
             },
         },
         "failure": {

@@ -1,10 +1,21 @@
-"""Study commands: ``python -m driver.study render|run SPEC -o RUNDIR``.
+"""Study commands: ``python -m driver.study COMMAND``.
 
-``render`` validates the spec and writes the run directory: ``spec.resolved.json`` (the
-validated spec with defaults filled, read by the analysis driver) and ``study.in`` (the
-Dakota deck). ``run`` renders, then runs ``dakota -i study.in`` in the run directory with
-a progress display and leaves ``RUNDIR/tabular.dat``. A run directory that already holds
-evaluations of this study is resumed from Dakota's restart file.
+``render SPEC -o RUNDIR``  validate the spec and write the run directory: ``spec.resolved.json``
+                           (read by the analysis driver), ``study.in`` (the Dakota deck),
+                           ``driver.sh`` (Dakota's analysis driver: an ``srun`` job step per
+                           call inside a Slurm job, a plain call elsewhere) and ``job.sh``
+                           (the Slurm batch job).
+``run SPEC -o RUNDIR``     render, then run Dakota here with a progress display.
+``submit SPEC -o RUNDIR``  render, then ``sbatch job.sh``; ``submit RUNDIR`` submits as is.
+``status RUNDIR``          done / failed / running / remaining, the job's state, failure reasons.
+``resume RUNDIR``          resubmit a stopped or killed job; Dakota's restart file supplies the
+                           finished evaluations, so none is simulated again.
+``tabular RUNDIR``         rebuild RUNDIR/tabular.dat from cyclecast's own records (after a kill
+                           Dakota's buffered tabular file may hold only its header).
+``exec RUNDIR``            run Dakota in a rendered run directory (what job.sh does).
+
+A run directory that already holds evaluations of the same spec is resumed, never
+overwritten; one holding another spec's evaluations is refused.
 """
 from __future__ import annotations
 
@@ -16,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import records, slurm
 from .__main__ import RESOLVED_SPEC
 from .backends import SpecError, backend_class
 from .render import render
@@ -24,6 +36,9 @@ from .tabular import read_tabular, summary
 
 DECK = "study.in"
 RESTART = "study.rst"
+PREVIOUS_RESTART = "previous.rst"
+DRIVER_SCRIPT = "driver.sh"
+JOB_SCRIPT = "job.sh"
 
 
 def dakota_executable() -> str:
@@ -36,22 +51,18 @@ def dakota_executable() -> str:
     return found
 
 
-def driver_command(rundir: Path) -> str:
-    spec = rundir / RESOLVED_SPEC
-    # Dakota splits the driver string on whitespace: paths must not contain any.
-    for path in (sys.executable, str(spec)):
-        if any(c.isspace() for c in path):
-            raise SpecError(f"{path}: path contains whitespace, which Dakota's fork "
-                            "interface cannot pass; use a run directory without spaces")
-    return f"{sys.executable} -m driver --spec {spec}"
-
-
 def variable_groups(spec: dict) -> list[tuple[str, list[dict]]]:
     """Parameters split into Dakota's integer and real design sets, spec order kept."""
     integer = [p for p in spec["parameters"]
                if all(float(v).is_integer() for v in p["values"])]
     real = [p for p in spec["parameters"] if p not in integer]
     return [(kind, group) for kind, group in (("integer", integer), ("real", real)) if group]
+
+
+def _write(path: Path, text: str, executable: bool = False) -> None:
+    path.write_text(text)
+    if executable:
+        path.chmod(0o755)
 
 
 def render_study(spec_path: Path, rundir: Path) -> dict:
@@ -64,79 +75,161 @@ def render_study(spec_path: Path, rundir: Path) -> dict:
             raise SpecError(f"{rundir}: not empty and not a cyclecast run directory; "
                             "choose another -o")
         previous = json.loads(resolved.read_text())
-        has_results = (rundir / RESTART).exists() or (rundir / "evaluations.jsonl").exists()
+        has_results = (rundir / RESTART).exists() or (rundir / records.EVALUATIONS).exists()
         if has_results and previous != json.loads(json.dumps(spec)):
             raise SpecError(f"{rundir}: holds evaluations of a different spec "
                             f"({previous['spec_path']}); choose another -o")
+    # Dakota splits the analysis driver string on whitespace.
+    for path in (sys.executable, str(rundir)):
+        if any(c.isspace() for c in path):
+            raise SpecError(f"{path}: path contains whitespace, which Dakota's fork "
+                            "interface cannot pass; use a run directory without spaces")
     rundir.mkdir(parents=True, exist_ok=True)
-    deck = render("dakota_study.in.j2", spec=spec, variable_groups=variable_groups(spec),
-                  driver_command=driver_command(rundir))
-    resolved.write_text(json.dumps(spec, indent=1) + "\n")
-    (rundir / DECK).write_text(deck)
+    context = {"spec": spec, "rundir": str(rundir), "python": sys.executable,
+               "spec_file": str(resolved), "slurm": spec["execution"]["slurm"],
+               "cpus": spec["execution"]["slurm"]["cpus_per_task"]}
+    deck = render("dakota_study.in.j2", variable_groups=variable_groups(spec),
+                  driver_command=str(rundir / DRIVER_SCRIPT), **context)
+    _write(resolved, json.dumps(spec, indent=1) + "\n")
+    _write(rundir / DRIVER_SCRIPT, render("driver.sh.j2", **context), executable=True)
+    _write(rundir / JOB_SCRIPT, render("job.sh.j2", **context), executable=True)
+    _write(rundir / DECK, deck)
     return spec
 
 
-def count_lines(path: Path) -> tuple[int, int]:
-    """(evaluations finished, of which failed) from the driver's evaluations.jsonl."""
-    done = failed = 0
-    try:
-        with open(path) as f:
-            for line in f:
-                done += 1
-                failed += '"status":"failed"' in line
-    except FileNotFoundError:
-        pass
-    return done, failed
+def load_rundir(rundir: Path) -> dict:
+    """The resolved spec of a run directory, or a one-line error if it is not one."""
+    resolved = rundir / RESOLVED_SPEC
+    if not (resolved.is_file() and (rundir / DECK).is_file()):
+        raise SpecError(f"{rundir}: not a cyclecast run directory (no {RESOLVED_SPEC} and "
+                        f"{DECK}); create one with `python -m driver.study render SPEC -o DIR`")
+    return json.loads(resolved.read_text())
 
 
-def run_study(spec_path: Path, rundir: Path, quiet: bool = False) -> int:
-    from tqdm import tqdm
-
-    spec = render_study(spec_path, rundir)
+def check_runnable(spec: dict) -> None:
     reason = backend_class(spec["backend"]["name"]).unavailable_reason(spec["backend"]["settings"])
     if reason:  # fail before Dakota starts rather than record every evaluation as failed
-        raise SpecError(f"{spec_path}: backend.name: {spec['backend']['name']} cannot run here: "
-                        f"{reason}")
-    rundir = rundir.resolve()
+        raise SpecError(f"{spec['spec_path']}: backend.name: {spec['backend']['name']} "
+                        f"cannot run here: {reason}")
+
+
+def dakota_command(rundir: Path) -> list[str]:
     command = [dakota_executable(), "-i", DECK, "-o", "dakota.out", "-e", "dakota.err",
                "-write_restart", RESTART]
-    if (rundir / RESTART).exists():  # resume: finished evaluations come from the restart file
-        shutil.copyfile(rundir / RESTART, rundir / "previous.rst")
-        command += ["-read_restart", "previous.rst"]
+    restart = rundir / RESTART
+    if restart.exists() and restart.stat().st_size > 0:
+        # Resume: Dakota reads the finished evaluations back and writes them, with the new
+        # ones, to a fresh study.rst.
+        shutil.copyfile(restart, rundir / PREVIOUS_RESTART)
+        command += ["-read_restart", PREVIOUS_RESTART]
+    return command
+
+
+def exec_study(rundir: Path, quiet: bool = False) -> int:
+    """Run Dakota in a rendered run directory; progress from cyclecast's records."""
+    from tqdm import tqdm
+
+    rundir = rundir.resolve()
+    spec = load_rundir(rundir)
+    check_runnable(spec)
     total = total_evaluations(spec)
-    already, _ = count_lines(rundir / "evaluations.jsonl")
-    proc = subprocess.Popen(command, cwd=rundir, stdin=subprocess.DEVNULL)
-    with tqdm(total=total, desc=spec["study"], unit="eval", disable=quiet,
-              initial=min(already, total)) as bar:
-        while proc.poll() is None:
-            time.sleep(0.5)
-            done, failed = count_lines(rundir / "evaluations.jsonl")
+    proc = subprocess.Popen(dakota_command(rundir), cwd=rundir, stdin=subprocess.DEVNULL)
+    with tqdm(total=total, desc=spec["study"], unit="eval", disable=quiet) as bar:
+        while True:
+            finished = proc.poll() is not None
+            done, failed = records.progress(rundir)
             bar.n = min(done, total)
             bar.set_postfix(failed=failed, refresh=False)
             bar.refresh()
-        done, failed = count_lines(rundir / "evaluations.jsonl")
-        bar.n = min(done, total)
-        bar.set_postfix(failed=failed)
+            if finished:
+                break
+            time.sleep(0.5)
     if proc.returncode != 0:
-        print(f"cyclecast: dakota exited with status {proc.returncode}; see "
-              f"{rundir / 'dakota.err'} and {rundir / 'dakota.out'}", file=sys.stderr)
+        rows = records.write_tabular(spec, rundir, rundir / "tabular.dat")
+        print(f"cyclecast: dakota ended with status {proc.returncode} after {rows} finished "
+              f"evaluations (written to {rundir / 'tabular.dat'}); see {rundir / 'dakota.err'}; "
+              f"resume with `python -m driver.study resume {rundir}` or `run` again",
+              file=sys.stderr)
         return 1
     _, rows = read_tabular(rundir / "tabular.dat")
-    print(summary(spec, rows))
+    text = summary(spec, rows)
+    (rundir / "summary.txt").write_text(text + "\n")
+    print(text)
     print(f"tabular data: {rundir / 'tabular.dat'}")
+    return 0
+
+
+def status(rundir: Path) -> str:
+    spec = load_rundir(rundir)
+    total = total_evaluations(spec)
+    latest = records.latest_by_evaluation(rundir)
+    failed = [r for r in latest.values() if r["status"] == "failed"]
+    done = len(latest) - len(failed)
+    job = slurm.active_job(rundir) if slurm.jobs(rundir) else None
+    in_progress = 0
+    for params in (rundir / "evals").glob("eval.*/params.in"):
+        if not (params.parent / "results.out").exists():
+            in_progress += params.read_text().count("eval_id")
+    label = "running" if job or not slurm.jobs(rundir) else "interrupted"
+    lines = [f"study {spec['study']} in {rundir}",
+             f"done {done}, failed {len(failed)}, {label} {in_progress}, "
+             f"remaining {max(total - len(latest) - in_progress, 0)} (of {total})"]
+    if slurm.jobs(rundir):
+        last = slurm.jobs(rundir)[-1]
+        lines.append(f"slurm job {job[0]}: {job[1]}" if job else
+                     f"slurm job {last}: {slurm.job_state(last)} (no job of this run is queued)")
+    kinds: dict[str, list[dict]] = {}
+    for record in failed:
+        kinds.setdefault(record["kind"], []).append(record)
+    for kind, group in sorted(kinds.items()):
+        ids = ", ".join(str(r["eval"]) for r in sorted(group, key=lambda r: r["eval"]))
+        lines.append(f"failed ({kind}): evals {ids}; e.g. {group[0]['reason']}")
+    return "\n".join(lines)
+
+
+def submit_or_resume(target: Path, out: Path | None, resume: bool) -> int:
+    if resume or target.is_dir():
+        rundir = target.resolve()
+        spec = load_rundir(rundir)
+    else:
+        if out is None:
+            raise SpecError(f"{target}: submit SPEC needs -o RUNDIR")
+        spec = render_study(target, out)
+        rundir = out.resolve()
+    check_runnable(spec)
+    active = slurm.active_job(rundir) if slurm.jobs(rundir) else None
+    if active:
+        raise SpecError(f"{rundir}: job {active[0]} of this run is still {active[1]}; wait, or "
+                        f"scancel {active[0]} before resuming")
+    job_id = slurm.submit(rundir, spec, "resume" if resume else "submit")
+    print(f"submitted job {job_id} for {rundir}; follow it with "
+          f"`python -m driver.study status {rundir}`")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m driver.study",
-                                     description=__doc__.split("\n\n")[0])
+                                     description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("render", "validate SPEC and write RUNDIR/study.in"),
-                       ("run", "render, then run the study locally with Dakota")):
+    for name, text in (("render", "validate SPEC and write the run directory"),
+                       ("run", "render, then run the study here with Dakota"),
+                       ("submit", "render SPEC (or take RUNDIR) and sbatch its job")):
         sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument("spec", type=Path, help="study spec (dakota_inputs/*.yaml)")
-        sub.add_argument("-o", "--out", type=Path, required=True, help="run directory")
+        sub.add_argument("spec", type=Path, help="study spec (dakota_inputs/*.yaml)"
+                         + (" or a rendered run directory" if name == "submit" else ""))
+        sub.add_argument("-o", "--out", type=Path, required=name != "submit",
+                         help="run directory")
         if name == "run":
+            sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    for name, text in (("status", "show a run's progress and failures"),
+                       ("resume", "resubmit a run's Slurm job; finished evaluations are kept"),
+                       ("tabular", "rebuild RUNDIR/tabular.dat from cyclecast's records"),
+                       ("exec", "run Dakota in a rendered run directory (used by job.sh)")):
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("rundir", type=Path, help="run directory")
+        if name == "exec":
             sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
@@ -144,7 +237,21 @@ def main(argv: list[str] | None = None) -> int:
             render_study(args.spec, args.out)
             print(f"rendered {args.out / DECK}")
             return 0
-        return run_study(args.spec, args.out, args.quiet)
+        if args.command == "run":
+            render_study(args.spec, args.out)
+            return exec_study(args.out, args.quiet)
+        if args.command == "exec":
+            return exec_study(args.rundir, args.quiet)
+        if args.command in ("submit", "resume"):
+            target = args.spec if args.command == "submit" else args.rundir
+            return submit_or_resume(target, getattr(args, "out", None), args.command == "resume")
+        if args.command == "status":
+            print(status(args.rundir.resolve()))
+            return 0
+        spec = load_rundir(args.rundir)
+        rows = records.write_tabular(spec, args.rundir, args.rundir / "tabular.dat")
+        print(f"wrote {rows} evaluations to {args.rundir / 'tabular.dat'}")
+        return 0
     except SpecError as err:
         print(f"cyclecast: {err}", file=sys.stderr)
         return 2

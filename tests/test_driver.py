@@ -61,8 +61,11 @@ def test_one_evaluation(run):
     record = json.loads((rundir / "evaluations.jsonl").read_text())
     assert record["status"] == "ok" and record["point"] == POINT and record["eval"] == 1
     assert (work / "program.out").read_text().strip()  # the kernel's checksum line
-    # Same point, same counters: the simulation is deterministic.
+    # Asked again for a point it has finished (Dakota killed before recording it), the
+    # driver answers from its record instead of simulating again.
     assert call_driver(work, [POINT]) == text
+    again = json.loads((rundir / "evaluations.jsonl").read_text().splitlines()[1])
+    assert again["status"] == "reused" and again["responses"] == values
 
 
 def test_batch_evaluations_match_single(run):
