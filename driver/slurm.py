@@ -46,9 +46,10 @@ def _capacity() -> str:
 
 def explain_refusal(stderr: str, spec: dict, job_script: Path) -> str:
     """sbatch's refusal as one line naming the spec field to change."""
-    message = next((line for line in stderr.splitlines() if "error" in line.lower()),
-                   stderr.strip().splitlines()[0] if stderr.strip() else "no message")
-    message = message.replace("sbatch: error: ", "").strip()
+    lines = stderr.strip().splitlines() or ["no message"]
+    message = next((line for line in lines if "error" in line.lower()
+                    or "failure" in line.lower()), lines[0])
+    message = message.replace("sbatch: error: ", "").replace("allocation failure: ", "").strip()
     where = f"{spec['spec_path']}: "
     slurm = spec["execution"]["slurm"]
     if "partition" in message.lower():
@@ -65,9 +66,13 @@ def submit(rundir: Path, spec: dict, reason: str) -> str:
     """sbatch RUNDIR/job.sh; record and return the job id."""
     require_slurm()
     job_script = rundir / "job.sh"
-    proc = _run(["sbatch", "--parsable", str(job_script)])
-    if proc.returncode != 0:
-        raise SpecError(explain_refusal(proc.stderr, spec, job_script))
+    # Some clusters queue a job that can never run (pending "PartitionConfig") instead of
+    # refusing it; --test-only asks the scheduler whether it could run at all.
+    for command in (["sbatch", "--test-only", str(job_script)],
+                    ["sbatch", "--parsable", str(job_script)]):
+        proc = _run(command)
+        if proc.returncode != 0:
+            raise SpecError(explain_refusal(proc.stderr, spec, job_script))
     job_id = proc.stdout.strip().split(";")[0]
     with open(rundir / JOBS, "a") as f:
         f.write(json.dumps({"job": job_id, "reason": reason, "time": time.time()}) + "\n")
