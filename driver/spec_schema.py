@@ -34,6 +34,9 @@ SLURM = {
         "partition": {"type": "string", "pattern": "^[A-Za-z0-9_.,-]+$"},
         "account": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
         "qos": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
+        # Site modules loaded by the job before Dakota starts, e.g. ["dakota/6.24", "gem5"].
+        "modules": {"type": "array", "default": [],
+                    "items": {"type": "string", "pattern": "^[A-Za-z0-9_.+/-]+$"}},
     },
 }
 

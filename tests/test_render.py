@@ -82,3 +82,32 @@ def test_run_refuses_a_backend_that_cannot_run_here(tmp_path, monkeypatch):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "gem5 not found" in proc.stderr
     assert not (tmp_path / "run" / "evaluations.jsonl").exists()
+
+
+def test_job_script_from_the_execution_section(tmp_path):
+    spec = small_spec(execution={"concurrency": 8, "slurm": {
+        "nodes": 2, "cpus_per_task": 2, "mem_per_cpu": "2G", "time": "02:30:00",
+        "partition": "compute", "account": "arch42", "qos": "normal",
+        "modules": ["dakota/6.24", "gem5/24.0"]}})
+    render_study(write_spec(tmp_path / "s.yaml", spec), tmp_path / "run")
+    job = (tmp_path / "run" / "job.sh").read_text()
+    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks=8", "#SBATCH --cpus-per-task=2",
+                 "#SBATCH --mem-per-cpu=2G", "#SBATCH --time=02:30:00",
+                 "#SBATCH --partition=compute", "#SBATCH --account=arch42",
+                 "#SBATCH --qos=normal", "module load dakota/6.24", "module load gem5/24.0",
+                 f"-m driver.study exec --quiet {tmp_path / 'run'}"):
+        assert line in job.splitlines() or line in job, line
+    driver = (tmp_path / "run" / "driver.sh").read_text()
+    assert "srun --exclusive --nodes=1 --ntasks=1 --cpus-per-task=2" in driver
+    deck = (tmp_path / "run" / "study.in").read_text()
+    assert f"analysis_drivers = '{tmp_path / 'run' / 'driver.sh'}'" in deck
+    assert "evaluation_concurrency = 8" in deck
+    proc = subprocess.run(["bash", "-n", str(tmp_path / "run" / "job.sh")])
+    assert proc.returncode == 0
+
+
+def test_job_script_defaults_have_no_optional_lines(tmp_path):
+    render_study(write_spec(tmp_path / "s.yaml", small_spec()), tmp_path / "run")
+    job = (tmp_path / "run" / "job.sh").read_text()
+    for absent in ("--partition", "--account", "--qos", "--mem-per-cpu", "module load"):
+        assert absent not in job
