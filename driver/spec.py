@@ -52,9 +52,9 @@ def validate(instance: Any, schema: dict, where: str, prefix: tuple = ()) -> Non
         raise SpecError(f"{where}: {field_name(prefix + tuple(error.absolute_path))}: {message}")
 
 
-def load_spec(path: str | Path) -> dict[str, Any]:
-    """Validated spec with defaults filled. ``spec['spec_path']`` is the absolute path."""
-    path = Path(path)
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The spec's mapping, with ``extends: OTHER.yaml`` resolved: the other file's keys,
+    overridden key by key (mappings merged recursively, lists replaced) by this file's."""
     where = str(path)
     try:
         text = path.read_text()
@@ -69,6 +69,32 @@ def load_spec(path: str | Path) -> dict[str, Any]:
         raise SpecError(f"{where}: {line}not valid YAML: {problem}") from None
     if not isinstance(spec, dict):
         raise SpecError(f"{where}: (top level): a study spec must be a mapping")
+    base_name = spec.pop("extends", None)
+    if base_name is None:
+        return spec
+    if not isinstance(base_name, str):
+        raise SpecError(f"{where}: extends: must be the path of another spec")
+    base_path = (path.parent / base_name).resolve()
+    if base_path in chain + (path.resolve(),):
+        raise SpecError(f"{where}: extends: {base_name} extends this file again (a cycle)")
+    return _merge(_read_yaml(base_path, chain + (path.resolve(),)), spec)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """Validated spec with defaults filled. ``spec['spec_path']`` is the absolute path."""
+    path = Path(path)
+    where = str(path)
+    spec = _read_yaml(path)
     validate(spec, SPEC, where)
 
     for p in spec["parameters"]:  # 16.0 -> 16: integer sets stay integer in the deck

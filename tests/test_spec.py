@@ -135,3 +135,17 @@ def test_user_binary_and_source(tmp_path, native_built):
     spec["backend"]["settings"] = {"source": "broken.c"}
     with pytest.raises(SpecError, match="broken.c does not compile"):
         load_spec(write_spec(tmp_path / "s5.yaml", spec))
+
+
+def test_extends_merges_and_detects_cycles(tmp_path):
+    write_spec(tmp_path / "base.yaml", small_spec())
+    (tmp_path / "child.yaml").write_text(
+        "extends: base.yaml\nstudy: child\nsampling: {samples: 9}\n")
+    spec = load_spec(tmp_path / "child.yaml")
+    assert spec["study"] == "child" and spec["sampling"]["samples"] == 9
+    assert spec["sampling"]["seed"] == 11  # kept from the base
+    assert spec["parameters"] == load_spec(tmp_path / "base.yaml")["parameters"]
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(SpecError, match=r"extends: a.yaml extends this file again \(a cycle\)"):
+        load_spec(tmp_path / "a.yaml")
