@@ -90,8 +90,12 @@ def _merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def load_spec(path: str | Path) -> dict[str, Any]:
-    """Validated spec with defaults filled. ``spec['spec_path']`` is the absolute path."""
+def load_spec(path: str | Path, backend: bool = True) -> dict[str, Any]:
+    """Validated spec with defaults filled. ``spec['spec_path']`` is the absolute path.
+
+    ``backend=False`` skips the backend's own checks (its settings, programs, simulator on
+    this machine): enough for tools that only need the parameters, such as ml/.
+    """
     path = Path(path)
     where = str(path)
     spec = _read_yaml(path)
@@ -108,21 +112,23 @@ def load_spec(path: str | Path) -> dict[str, Any]:
         raise SpecError(f"{where}: failure.capture: with execution.batch_size > 1 only "
                         "'recover_nan' is allowed (Dakota aborts a batch study on a failure "
                         "it is asked to retry or abort on)")
+    spec["spec_path"] = str(path.resolve())
+    if not backend:
+        return spec
     try:
-        backend = backend_class(spec["backend"]["name"])
+        backend_cls = backend_class(spec["backend"]["name"])
     except SpecError as err:
         raise SpecError(f"{where}: backend.name: {err}") from None
-    validate(spec["backend"]["settings"], backend.settings_schema, where,
+    validate(spec["backend"]["settings"], backend_cls.settings_schema, where,
              ("backend", "settings"))
 
-    responses = spec.setdefault("responses", list(backend.response_names))
+    responses = spec.setdefault("responses", list(backend_cls.response_names))
     for i, name in enumerate(responses):
-        if name not in backend.response_names:
+        if name not in backend_cls.response_names:
             raise SpecError(f"{where}: responses[{i}]: {name!r} is not a response of backend "
-                            f"{backend.name!r}; allowed: {', '.join(backend.response_names)}")
-
-    spec["spec_path"] = str(path.resolve())
-    backend.resolve(spec, where, path.resolve().parent)
+                            f"{backend_cls.name!r}; allowed: "
+                            f"{', '.join(backend_cls.response_names)}")
+    backend_cls.resolve(spec, where, path.resolve().parent)
     return spec
 
 

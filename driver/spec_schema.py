@@ -17,6 +17,9 @@ PARAMETER = {
         "values": {"type": "array", "minItems": 1, "uniqueItems": True,
                    "items": {"type": "number"}},
         "description": {"type": "string", "default": ""},
+        # How surrogate models see this parameter: auto = log2 when every value is positive
+        # and they span a factor of 4 or more (sizes, counts), else as is.
+        "transform": {"enum": ["auto", "none", "log2"], "default": "auto"},
     },
 }
 

@@ -1,0 +1,83 @@
+"""A trained model on disk: the model's own file(s) plus ``bundle.json`` with everything
+needed to use it again: feature order, roles and transforms, target transform, scalers,
+the spec hash, seed and library versions."""
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DataError
+from .features import FeatureSet
+
+BUNDLE = "bundle.json"
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries a model depends on (read from package
+    metadata: importing TensorFlow only to ask its version costs seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in ("numpy", "scikit-learn", "keras", "tensorflow-cpu", "tensorflow",
+                    "xgboost-cpu", "xgboost", "pandas"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def spec_hash(spec: dict | None) -> str | None:
+    """Hash of the spec's parameters (names, roles, values, transforms): what a model's
+    features mean. None when features came from a tabular header."""
+    if spec is None:
+        return None
+    import hashlib
+
+    keep = [{k: p.get(k) for k in ("name", "role", "values", "transform")}
+            for p in spec["parameters"]]
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Bundle:
+    model: object            # a Surrogate
+    features: FeatureSet
+    meta: dict               # bundle.json
+
+
+def save(directory: Path, model, features: FeatureSet, meta: dict) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    state = model.save(directory)
+    info = {"model": model.label, "family": model.name, "target": model.target,
+            "state": state, "features": features.to_json(), "feature_source": features.source,
+            "feature_digest": features.digest(), "versions": versions(), **meta}
+    (directory / BUNDLE).write_text(json.dumps(info, indent=1) + "\n")
+
+
+def load(directory: str | Path) -> Bundle:
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / BUNDLE).read_text())
+    except FileNotFoundError:
+        raise DataError(f"{directory}: not a model bundle (no {BUNDLE}); train one with "
+                        "`python -m ml.train`") from None
+    except ValueError as err:
+        raise DataError(f"{directory / BUNDLE}: corrupt bundle description: {err}") from None
+    family = meta.get("family")
+    try:
+        if family == "cnn":
+            from .models.cnn import CNN
+
+            model = CNN.load(directory, meta["state"])
+        else:
+            from .models.baselines import Baseline
+
+            model = Baseline.load(directory, meta["state"])
+    except Exception as err:  # noqa: BLE001 - any failure to read the file is one message
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise DataError(f"{directory / meta['state']['file']}: cannot load the model "
+                        f"(corrupt or from another version): {first}") from None
+    return Bundle(model, FeatureSet.from_json(meta["features"], meta["feature_source"]), meta)

@@ -1,0 +1,71 @@
+"""Error metrics of cycle predictions. Inputs are cycles (not logs), shape (n,).
+
+MAPE on real cycles is the honest figure and leads every report. ``ln_loss`` is the Deffe
+paper's LOSS, the relative error of ln(cycles), which is ~20x smaller for the same model.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import spearmanr
+
+MAX_PAIRS = 2_000_000  # pairwise ranking accuracy samples pairs beyond this
+
+
+def mape(true: np.ndarray, pred: np.ndarray) -> float:
+    """Mean absolute percentage error on cycles, in percent."""
+    return float(np.mean(np.abs(pred - true) / true) * 100)
+
+
+def ln_loss(true: np.ndarray, pred: np.ndarray) -> float:
+    """The paper's LOSS: mean |ln pred - ln true| / ln true, in percent."""
+    ln_true = np.log(true)
+    return float(np.mean(np.abs(np.log(np.maximum(pred, 1e-12)) - ln_true) / ln_true) * 100)
+
+
+def r2(true: np.ndarray, pred: np.ndarray) -> float:
+    residual = np.sum((true - pred) ** 2)
+    total = np.sum((true - true.mean()) ** 2)
+    return float(1 - residual / total) if total > 0 else float("nan")
+
+
+def adjusted_r2(true: np.ndarray, pred: np.ndarray, features: int) -> float:
+    n = len(true)
+    if n - features - 1 <= 0:
+        return float("nan")
+    return float(1 - (1 - r2(true, pred)) * (n - 1) / (n - features - 1))
+
+
+def within(true: np.ndarray, pred: np.ndarray, percent: float = 10.0) -> float:
+    """Share of points predicted within +-percent of the simulated cycles, in percent."""
+    return float(np.mean(np.abs(pred - true) / true <= percent / 100) * 100)
+
+
+def spearman(true: np.ndarray, pred: np.ndarray) -> float:
+    return float(spearmanr(true, pred).statistic) if len(true) > 1 else float("nan")
+
+
+def pairwise_accuracy(true: np.ndarray, pred: np.ndarray, seed: int = 0) -> float:
+    """Share of point pairs (with different simulated cycles) that the prediction orders
+    the same way as the simulation, in percent: the accelerator seed's "schedule
+    comparison accuracy". Uses every pair up to MAX_PAIRS, a seeded sample beyond."""
+    n = len(true)
+    if n < 2:
+        return float("nan")
+    if n * (n - 1) // 2 <= MAX_PAIRS:
+        i, j = np.triu_indices(n, k=1)
+    else:
+        rng = np.random.default_rng(seed)
+        i, j = rng.integers(0, n, MAX_PAIRS), rng.integers(0, n, MAX_PAIRS)
+    differ = true[i] != true[j]
+    i, j = i[differ], j[differ]
+    agree = np.sign(true[i] - true[j]) == np.sign(pred[i] - pred[j])
+    return float(agree.mean() * 100) if len(i) else float("nan")
+
+
+def all_metrics(true: np.ndarray, pred: np.ndarray, features: int) -> dict[str, float]:
+    true = np.asarray(true, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    return {"mape_pct": mape(true, pred), "ln_loss_pct": ln_loss(true, pred),
+            "r2": r2(true, pred), "adjusted_r2": adjusted_r2(true, pred, features),
+            "within_10pct": within(true, pred), "spearman": spearman(true, pred),
+            "pairwise_accuracy_pct": pairwise_accuracy(true, pred), "points": len(true)}

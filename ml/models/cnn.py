@@ -1,0 +1,179 @@
+"""The Deffe multichannel 1-D CNN: the features as a 1-D signal of length ``features``
+with one channel, Conv1D 32 -> Conv1D 64 (kernel 3) -> dense layers with dropout -> one
+output, ln(cycles) standardised. Trained with Adam and early stopping on the validation
+split (best weights restored). ``loss="exp"`` trains on the paper's exponential-output
+loss, the relative error of exp(prediction) against cycles, instead of MSE on logs.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..metrics import mape
+from .base import Surrogate
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+MODEL_FILE = "model.keras"
+CONV_PREFIX = "conv"
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def build(features: int, filters=(32, 64), kernel_size=3, dense=(256, 128), dropout=0.2):
+    keras = _keras()
+    layers = keras.layers
+    inputs = keras.Input(shape=(features, 1), name="features")
+    x = inputs
+    for i, f in enumerate(filters):
+        x = layers.Conv1D(f, kernel_size, padding="same", activation="relu",
+                          name=f"{CONV_PREFIX}{i + 1}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(dense):
+        x = layers.Dense(units, activation="relu", name=f"dense{i + 1}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
+    outputs = layers.Dense(1, name="ln_cycles")(x)
+    return keras.Model(inputs, outputs, name="deffe_cnn")
+
+
+def conv_layers(model) -> list:
+    return [layer for layer in model.layers if layer.name.startswith(CONV_PREFIX)]
+
+
+class CNN(Surrogate):
+    name = "cnn"
+    target = "log"
+
+    def __init__(self, seed: int = 0, epochs: int = 1000, patience: int = 50,
+                 batch_size: int = 64, learning_rate: float = 1e-3, loss: str = "mse",
+                 filters=(32, 64), kernel_size: int = 3, dense=(256, 128), dropout: float = 0.2,
+                 progress: bool = True):
+        self.seed, self.epochs, self.patience = seed, epochs, patience
+        self.batch_size, self.learning_rate, self.loss = batch_size, learning_rate, loss
+        self.architecture = {"filters": list(filters), "kernel_size": kernel_size,
+                             "dense": list(dense), "dropout": dropout}
+        self.progress = progress
+        self.model = None
+        self.x_mean = self.x_std = None
+        self.y_mean, self.y_std = 0.0, 1.0
+
+    # --- scaling ---------------------------------------------------------------------
+    def fit_scalers(self, X: np.ndarray, cycles: np.ndarray) -> None:
+        self.x_mean = X.mean(axis=0)
+        self.x_std = np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+        ln = np.log(cycles)
+        self.y_mean, self.y_std = float(ln.mean()), float(ln.std() or 1.0)
+
+    def _x(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.x_mean) / self.x_std).astype(np.float32)[..., None]
+
+    def _y(self, cycles: np.ndarray) -> np.ndarray:
+        return ((np.log(cycles) - self.y_mean) / self.y_std).astype(np.float32)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        out = self.model.predict(self._x(X), batch_size=8192, verbose=0)[:, 0]
+        return np.exp(out.astype(float) * self.y_std + self.y_mean)
+
+    # --- training --------------------------------------------------------------------
+    def _loss(self):
+        if self.loss == "mse":
+            return "mse"
+        import tensorflow as tf
+
+        scale = self.y_std
+
+        def exp_relative_error(y_true, y_pred):  # |exp(pred) - cycles| / cycles
+            gap = tf.clip_by_value((y_pred - y_true) * scale, -20.0, 20.0)
+            return tf.reduce_mean(tf.abs(tf.exp(gap) - 1.0))
+
+        return exp_relative_error
+
+    def compile(self) -> None:
+        keras = _keras()
+        self.model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=self._loss())
+
+    def fit(self, X, cycles, X_val, cycles_val, keep_scalers: bool = False) -> dict:
+        keras = _keras()
+        keras.utils.set_random_seed(self.seed)
+        if not keep_scalers or self.x_mean is None:
+            self.fit_scalers(X, cycles)
+        if self.model is None:
+            self.model = build(X.shape[1], **self.architecture)
+            self.compile()
+        history = {"loss": [], "val_loss": [], "val_mape_pct": []}
+        watcher = _watch(self, X_val, cycles_val, history, self.patience, self.epochs,
+                         self.progress)
+        start = time.monotonic()
+        self.model.fit(self._x(X), self._y(cycles), validation_data=(self._x(X_val),
+                       self._y(cycles_val)), epochs=self.epochs, batch_size=self.batch_size,
+                       shuffle=True, verbose=0, callbacks=[watcher])
+        watcher.restore()
+        history.update(epochs=len(history["loss"]), best_epoch=watcher.best_epoch,
+                       seconds=time.monotonic() - start)
+        return history
+
+    # --- persistence -----------------------------------------------------------------
+    def save(self, directory: Path) -> dict:
+        self.model.save(directory / MODEL_FILE)
+        return {"file": MODEL_FILE, "name": self.name, "target": self.target, "seed": self.seed,
+                "x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist(),
+                "y_mean": self.y_mean, "y_std": self.y_std, "loss": self.loss,
+                "architecture": self.architecture}
+
+    @classmethod
+    def load(cls, directory: Path, state: dict) -> CNN:
+        keras = _keras()
+        model = cls(seed=state["seed"], loss=state["loss"], **state["architecture"])
+        model.model = keras.models.load_model(directory / state["file"], compile=False)
+        model.x_mean = np.asarray(state["x_mean"], dtype=np.float32)
+        model.x_std = np.asarray(state["x_std"], dtype=np.float32)
+        model.y_mean, model.y_std = state["y_mean"], state["y_std"]
+        return model
+
+
+def _watch(owner: CNN, X_val, cycles_val, history: dict, patience: int, epochs: int,
+           progress: bool):
+    """A Keras callback: per-epoch validation MAPE on real cycles, early stopping on it
+    with the best weights kept, and a progress bar."""
+    keras = _keras()
+    from tqdm import tqdm
+
+    x_val = owner._x(X_val)
+
+    class Watch(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.best, self.best_epoch, self.best_weights, self.wait = np.inf, 0, None, 0
+            self.bar = tqdm(total=epochs, desc="cnn", unit="epoch", disable=not progress,
+                            leave=False)
+
+        def on_epoch_end(self, epoch, logs=None):
+            out = np.asarray(self.model(x_val, training=False))[:, 0].astype(float)
+            val_mape = mape(cycles_val, np.exp(out * owner.y_std + owner.y_mean))
+            history["loss"].append(float(logs["loss"]))
+            history["val_loss"].append(float(logs["val_loss"]))
+            history["val_mape_pct"].append(val_mape)
+            if val_mape < self.best:
+                self.best, self.best_epoch, self.wait = val_mape, epoch + 1, 0
+                self.best_weights = self.model.get_weights()
+            else:
+                self.wait += 1
+                if self.wait >= patience:
+                    self.model.stop_training = True
+            self.bar.update(1)
+            self.bar.set_postfix(val_mape=f"{val_mape:.2f}%", best=f"{self.best:.2f}%",
+                                 refresh=False)
+
+        def restore(self):
+            self.bar.close()
+            if self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+
+    return Watch()
