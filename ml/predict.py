@@ -30,7 +30,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--points", type=Path, help="CSV of design points (the model's "
                         "feature columns; other columns are kept)")
-    source.add_argument("--spec", type=Path, help="study spec whose space to predict (with --all)")
+    source.add_argument("--spec", type=Path, help="study spec whose space to predict "
+                        "(with --all); its parameters must be the model's features")
     p.add_argument("--all", action="store_true", help="with --spec: every combination of values")
     p.add_argument("--top", type=int, default=0, help="also report the K best designs per workload")
     p.add_argument("--chunk", type=int, default=262_144, help="points per prediction chunk")
@@ -41,9 +42,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def check_features(model_features: feature_sets.FeatureSet, spec_features, where: str) -> None:
-    if model_features.to_json() != spec_features.to_json():
-        described = lambda fs: ", ".join(f"{f.name}({f.role},{f.transform})"  # noqa: E731
-                                         for f in fs.features)
+    """Same parameter names with the same roles; the model's own transforms then apply (a
+    spec may ask for a sub-range of the values the model was trained on)."""
+    def described(fs):
+        return ", ".join(f"{f.name} ({f.role})" for f in fs.features)
+
+    if sorted(described(model_features).split(", ")) != \
+            sorted(described(spec_features).split(", ")):
         raise DataError(f"{where}: the model's features ({described(model_features)}) do not "
                         f"match the spec's ({described(spec_features)}); train a model on "
                         "this study")
