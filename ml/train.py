@@ -60,6 +60,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--kernel-size", type=int, default=3, help="CNN: Conv1D kernel size")
     p.add_argument("--dense", default="256,128", help="CNN: dense layer widths")
     p.add_argument("--dropout", type=float, default=0.2, help="CNN: dropout after each dense layer")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="CNN: AdamW weight decay "
+                   "(0: plain Adam)")
+    p.add_argument("--no-lr-decay", action="store_true", help="CNN: keep the learning rate "
+                   "fixed (default: halve it each time validation MAPE stalls for patience/4 "
+                   "epochs)")
     p.add_argument("--from", dest="source", type=Path,
                    help="transfer learning: start from this CNN bundle (another kernel's, or "
                    "the same kernel trained on fewer samples)")
@@ -150,6 +155,7 @@ def cnn_options(args) -> dict:
             "learning_rate": args.learning_rate, "loss": args.loss,
             "filters": ints(args.filters, "--filters"), "kernel_size": args.kernel_size,
             "dense": ints(args.dense, "--dense"), "dropout": args.dropout,
+            "weight_decay": args.weight_decay, "lr_decay": not args.no_lr_decay,
             "progress": not args.quiet}
 
 

@@ -54,12 +54,12 @@ class CNN(Surrogate):
     def __init__(self, seed: int = 0, epochs: int = 1000, patience: int = 50,
                  batch_size: int = 64, learning_rate: float = 1e-3, loss: str = "mse",
                  filters=(32, 64), kernel_size: int = 3, dense=(256, 128), dropout: float = 0.2,
-                 progress: bool = True):
+                 weight_decay: float = 0.0, lr_decay: bool = True, progress: bool = True):
         self.seed, self.epochs, self.patience = seed, epochs, patience
         self.batch_size, self.learning_rate, self.loss = batch_size, learning_rate, loss
         self.architecture = {"filters": list(filters), "kernel_size": kernel_size,
                              "dense": list(dense), "dropout": dropout}
-        self.progress = progress
+        self.progress, self.weight_decay, self.lr_decay = progress, weight_decay, lr_decay
         self.model = None
         self.x_mean = self.x_std = None
         self.y_mean, self.y_std = 0.0, 1.0
@@ -97,7 +97,9 @@ class CNN(Surrogate):
 
     def compile(self) -> None:
         keras = _keras()
-        self.model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss=self._loss())
+        optimizer = (keras.optimizers.AdamW(self.learning_rate, weight_decay=self.weight_decay)
+                     if self.weight_decay else keras.optimizers.Adam(self.learning_rate))
+        self.model.compile(optimizer=optimizer, loss=self._loss())
 
     def fit(self, X, cycles, X_val, cycles_val, keep_scalers: bool = False) -> dict:
         keras = _keras()
@@ -167,6 +169,11 @@ def _watch(owner: CNN, X_val, cycles_val, history: dict, patience: int, epochs: 
                 self.wait += 1
                 if self.wait >= patience:
                     self.model.stop_training = True
+                elif owner.lr_decay and self.wait % max(patience // 4, 1) == 0:
+                    # A plateau: halve the learning rate (the paper trains for thousands
+                    # of epochs; decaying gets there in hundreds).
+                    rate = self.model.optimizer.learning_rate
+                    rate.assign(float(rate.numpy()) * 0.5)
             self.bar.update(1)
             self.bar.set_postfix(val_mape=f"{val_mape:.2f}%", best=f"{self.best:.2f}%",
                                  refresh=False)

@@ -1,0 +1,253 @@
+"""Surrogate-model benchmark on cyclecast's reference data (data/reference/).
+
+    .venv/bin/python bench/models.py [--kernels kmeans,matmul,nw,backprop]
+        [--sizes 250,500,1000,2000] [--epochs 1000] [--patience 50] [--seed 0]
+
+For each kernel, the fixed held-out test set is the last 1,000 evaluations of its random
+sample (eval_id > 3000; points also in the pool removed); training sets of N = 250, 500,
+1,000, 2,000 simulated points are nested prefixes of a seeded permutation of the pool
+(eval_id <= 3000). Every model sees exactly N simulated points: the baselines fit all N,
+the CNN fits 54/70 of them and early-stops on the other 16/70 (the paper's 54/16 ratio).
+Models: the CNN from scratch, the CNN transferred from k-means (frozen conv layers; the
+source is a k-means CNN trained on the whole k-means pool), and every baseline on ln(cycles).
+Reports MAPE on cycles first, the paper's ln-LOSS, epochs to reach 3% validation MAPE,
+training seconds, and the time to predict the whole space (46,656 cache configurations x
+50 workload sizes = 2.3 M points). Writes bench/results/models.md, models.json, models.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from driver.spec import load_spec  # noqa: E402
+from ml import bundle as bundles  # noqa: E402
+from ml.data import read_table  # noqa: E402
+from ml.features import from_spec  # noqa: E402
+from ml.metrics import ln_loss, mape  # noqa: E402
+from ml.models import BASELINES, make  # noqa: E402
+from ml.transfer import align  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+DATA = ROOT / "data" / "reference"
+POOL_LAST_EVAL = 3000
+TRAIN_SHARE = 54 / 70
+
+
+class Kernel:
+    """A kernel's reference data as model inputs: pool and fixed test set."""
+
+    def __init__(self, name: str, seed: int):
+        self.name = name
+        self.spec = load_spec(ROOT / "dakota_inputs" / f"{name}.yaml", backend=False)
+        self.features = from_spec(self.spec)
+        frame = read_table(DATA / f"{name}.tabular.dat.gz").frame
+        X = self.features.matrix(frame, name)
+        cycles = frame["cycles"].to_numpy(dtype=float)
+        pool = np.flatnonzero(frame["eval_id"].to_numpy() <= POOL_LAST_EVAL)
+        test = np.flatnonzero(frame["eval_id"].to_numpy() > POOL_LAST_EVAL)
+        _, first = np.unique(X[pool], axis=0, return_index=True)   # one of each point
+        pool = pool[np.sort(first)]
+        seen = {row.tobytes() for row in X[pool]}
+        test = np.array([i for i in test if X[i].tobytes() not in seen])
+        self.X, self.cycles = X, cycles
+        self.pool = np.random.default_rng(seed).permutation(pool)
+        self.test = test
+
+    def training(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        chosen = self.pool[:n]
+        cut = int(round(n * TRAIN_SHARE))
+        return chosen[:cut], chosen[cut:]
+
+
+def epochs_to(history: dict, target_pct: float = 3.0):
+    for epoch, value in enumerate(history.get("val_mape_pct", []), start=1):
+        if value <= target_pct:
+            return epoch
+    return None
+
+
+def score(model, kernel: Kernel) -> dict:
+    X, y = kernel.X[kernel.test], kernel.cycles[kernel.test]
+    pred = model.predict(X)
+    return {"mape_pct": mape(y, pred), "ln_loss_pct": ln_loss(y, pred)}
+
+
+def cnn(args, seed):
+    return make("cnn", "log", seed, epochs=args.epochs, patience=args.patience,
+                batch_size=args.batch_size, learning_rate=args.learning_rate,
+                dropout=args.dropout, progress=False)
+
+
+def train_cnn(args, kernel: Kernel, train, val, seed, start_from=None):
+    import copy
+
+    if start_from is None:
+        model = cnn(args, seed)
+        history = model.fit(kernel.X[train], kernel.cycles[train], kernel.X[val],
+                            kernel.cycles[val])
+        return model, history
+    from ml.models.cnn import conv_layers
+
+    model = copy.copy(start_from)
+    import keras
+
+    model.model = keras.models.clone_model(start_from.model)
+    model.model.set_weights(start_from.model.get_weights())
+    for layer in conv_layers(model.model):
+        layer.trainable = False
+    model.epochs, model.patience, model.seed = args.epochs, args.patience, seed
+    model.compile()
+    history = model.fit(kernel.X[train], kernel.cycles[train], kernel.X[val], kernel.cycles[val])
+    return model, history
+
+
+def whole_space_seconds(model, kernel: Kernel, sizes: int = 50) -> dict:
+    """Predict every cache configuration x ``sizes`` log-spaced workload sizes."""
+    from ml.predict import space_chunks
+
+    spec = json.loads(json.dumps(kernel.spec))
+    (workload,) = [p for p in spec["parameters"] if p["role"] == "workload"]
+    low, high = min(workload["values"]), max(workload["values"])
+    workload["values"] = sorted({int(round(v)) for v in np.geomspace(low, high, sizes)})
+    start = time.perf_counter()
+    points = 0
+    for frame in space_chunks(spec, kernel.features.names, 262_144):
+        model.predict(kernel.features.matrix(frame, "space"))
+        points += len(frame)
+    return {"points": points, "seconds": time.perf_counter() - start}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kernels", default="kmeans,matmul,nw,backprop")
+    parser.add_argument("--sizes", default="250,500,1000,2000")
+    parser.add_argument("--epochs", type=int, default=1000)
+    parser.add_argument("--patience", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    kernels = args.kernels.split(",")
+    rows, extras = [], {}
+
+    print("source model: k-means CNN on the whole k-means pool", flush=True)
+    source_kernel = Kernel("kmeans", args.seed)
+    train, val = source_kernel.training(len(source_kernel.pool))
+    source, history = train_cnn(args, source_kernel, train, val, args.seed)
+    extras["source"] = {"points": len(source_kernel.pool), "epochs": history["epochs"],
+                        "seconds": history["seconds"], **score(source, source_kernel)}
+    extras["whole_space"] = whole_space_seconds(source, source_kernel)
+    print(f"  {extras['source']}\n  whole space: {extras['whole_space']}", flush=True)
+
+    for name in kernels:
+        kernel = Kernel(name, args.seed)
+        _, order = align(source_kernel.features, kernel.features, Path("kmeans"))
+        kernel.X = kernel.X[:, order]  # columns in the source model's order
+        for n in sizes:
+            train, val = kernel.training(n)
+            everything = np.concatenate([train, val])
+            entries = []
+            model, history = train_cnn(args, kernel, train, val, args.seed)
+            entries.append(("cnn", model, history))
+            if name != "kmeans":
+                model, history = train_cnn(args, kernel, train, val, args.seed, source)
+                entries.append(("cnn-transfer", model, history))
+            for baseline in BASELINES:
+                model = make(baseline, "log", args.seed)
+                start = time.monotonic()
+                model.fit(kernel.X[everything], kernel.cycles[everything], None, None)
+                entries.append((baseline, model, {"seconds": time.monotonic() - start}))
+            for label, model, history in entries:
+                row = {"kernel": name, "samples": n, "model": label, **score(model, kernel),
+                       "epochs": history.get("epochs"), "epochs_to_3pct": epochs_to(history),
+                       "training_seconds": history["seconds"], "test_points": len(kernel.test)}
+                rows.append(row)
+                print(f"{name:8s} {n:5d} {label:13s} MAPE {row['mape_pct']:6.2f}%  "
+                      f"ln-LOSS {row['ln_loss_pct']:.3f}%  epochs {row['epochs']}  "
+                      f"to3% {row['epochs_to_3pct']}  {row['training_seconds']:.1f} s", flush=True)
+    write(args, rows, extras, kernels, sizes)
+    return 0
+
+
+def write(args, rows, extras, kernels, sizes) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    command = "python bench/models.py " + " ".join(sys.argv[1:])
+    result = {"command": command.strip(), "seed": args.seed, "versions": bundles.versions(),
+              "settings": vars(args), "rows": rows, **extras}
+    (RESULTS / "models.json").write_text(json.dumps(result, indent=1) + "\n")
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    lines = ["# Surrogate models on the reference data", "",
+             f"Command: `{result['command']}`; seed {args.seed}; test set: the last 1,000 "
+             "evaluations of each kernel's random sample (points also in the pool removed); "
+             "N = simulated points given to the model (the CNN fits 54/70 of them and "
+             "early-stops on the rest).", "",
+             f"Source for transfer: k-means CNN on {extras['source']['points']} points "
+             f"(test MAPE {extras['source']['mape_pct']:.2f}%, {extras['source']['epochs']} "
+             "epochs).",
+             f"Whole-space prediction with the CNN: {extras['whole_space']['points']:,} points "
+             f"in {extras['whole_space']['seconds']:.1f} s on this machine (2 cores).", ""]
+    for metric, title in (("mape_pct", "MAPE on cycles (%)"), ("ln_loss_pct",
+                                                                "ln-LOSS, the paper's metric (%)")):
+        lines += [f"## {title}", "", "| kernel | N | " + " | ".join(models) + " |",
+                  "|---|---|" + "---|" * len(models)]
+        for k in kernels:
+            for n in sizes:
+                cells = {r["model"]: r[metric] for r in rows
+                         if r["kernel"] == k and r["samples"] == n}
+                lines.append(f"| {k} | {n} | " + " | ".join(
+                    f"{cells[m]:.2f}" if m in cells else "—" for m in models) + " |")
+        lines.append("")
+    lines += ["## CNN epochs (trained / to reach 3% validation MAPE) and training seconds", "",
+              "| kernel | N | cnn | cnn-transfer |", "|---|---|---|---|"]
+    for k in kernels:
+        for n in sizes:
+            cells = []
+            for m in ("cnn", "cnn-transfer"):
+                r = next((r for r in rows if r["kernel"] == k and r["samples"] == n
+                          and r["model"] == m), None)
+                cells.append("—" if r is None else
+                             f"{r['epochs']} / {r['epochs_to_3pct'] or 'not reached'} / "
+                             f"{r['training_seconds']:.0f} s")
+            lines.append(f"| {k} | {n} | " + " | ".join(cells) + " |")
+    (RESULTS / "models.md").write_text("\n".join(lines) + "\n")
+    plot(rows, kernels, sizes, models)
+    print("\n".join(lines))
+
+
+def plot(rows, kernels, sizes, models) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(kernels), figsize=(4 * len(kernels), 3.6), squeeze=False)
+    for ax, k in zip(axes[0], kernels, strict=True):
+        for m in models:
+            points = [(r["samples"], r["mape_pct"]) for r in rows
+                      if r["kernel"] == k and r["model"] == m]
+            if points:
+                ax.plot(*zip(*points, strict=True), marker="o", label=m)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(k)
+        ax.set_xlabel("simulated points")
+        ax.set_ylabel("test MAPE on cycles (%)")
+        ax.axhline(2, color="gray", linestyle=":")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "models.png", dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
