@@ -34,3 +34,13 @@ bench: setup
 
 clean:
 	rm -rf build runs
+
+# Reference data for the surrogate models (about 10 minutes per kernel on 2 cores).
+KERNELS := kmeans matmul nw backprop
+.PHONY: reference-data
+reference-data: setup
+	for k in $(KERNELS); do \
+	  $(PY) -m driver.study run dakota_inputs/reference/$$k.yaml -o runs/reference/$$k -q && \
+	  gzip -9 -c runs/reference/$$k/tabular.dat > data/reference/$$k.tabular.dat.gz || exit 1; \
+	done
+	$(PY) bench/reference_summary.py > data/reference/README.md

@@ -175,7 +175,8 @@ def main() -> int:
                 print(f"{name:8s} {n:5d} {label:13s} MAPE {row['mape_pct']:6.2f}%  "
                       f"ln-LOSS {row['ln_loss_pct']:.3f}%  epochs {row['epochs']}  "
                       f"to3% {row['epochs_to_3pct']}  {row['training_seconds']:.1f} s", flush=True)
-    write(args, rows, extras, kernels, sizes)
+        done = kernels[:kernels.index(name) + 1]
+        write(args, rows, extras, done, sizes)  # after each kernel: a long run keeps its part
     return 0
 
 

@@ -29,7 +29,9 @@ def learning_curve(history: dict, path: Path, title: str) -> None:
     twin.set_yscale("log")
     if history.get("best_epoch"):
         ax.axvline(history["best_epoch"], color="red", linestyle=":", label="best (kept)")
-    ax.legend(loc="upper right")
+    handles = ax.get_legend_handles_labels()
+    twin_handles = twin.get_legend_handles_labels()
+    ax.legend(handles[0] + twin_handles[0], handles[1] + twin_handles[1], loc="upper right")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
