@@ -1,0 +1,682 @@
+/*
+ * profile: cyclecast's LRU stack-distance profiling plugin (QEMU TCG plugin
+ * API v1, QEMU 7.2, user mode).
+ *
+ * One run records what every LRU cache of a design space would see, so that
+ * miss counts for many geometries can be derived without re-simulating.
+ *
+ * For each line size L (lines=..., default 16,32,64) and each power-of-two
+ * set count S = 1, 2, 4, ..., max_sets (default 8192), and for three access
+ * streams
+ *   instr   - one access per executed instruction at its guest virtual
+ *             address (same stream as cachesim's L1I),
+ *   data    - one access per guest memory operation at its guest virtual
+ *             address, line-crossing accesses not split (cachesim's L1D),
+ *   unified - both interleaved in program order (an instruction's fetch,
+ *             then its data access(es), then the next instruction's fetch),
+ * every set keeps an LRU stack of the last max_ways (default 8) distinct line
+ * numbers, and a histogram counts the stack distance of every access:
+ * hist[d] for d = 1..max_ways (found at depth d) plus "beyond" (not among
+ * the top max_ways; cold misses land there too). By the LRU stack property
+ * (Mattson et al. 1970) an LRU cache with S sets, W <= max_ways ways and
+ * L-byte lines misses exactly  accesses - sum_{d<=W} hist[d]  times.
+ *
+ * Arguments:
+ *   out=PATH        JSON result (tmp file + rename; default: stderr)
+ *   lines=16:32:64  line sizes, powers of two in 4..4096, separated by ':'
+ *                   (or by ',' escaped for qemu as ',,')
+ *   max_ways=8      1..32
+ *   max_sets=8192   power of two, 1..1048576
+ *
+ * JSON (one object):
+ *   instructions, loads, stores, max_ways, max_sets, lines: [..],
+ *   order_errors (see below; 0 means the unified stream is exact),
+ *   footprint_lines: {"data": {"16": n, ...}, "instr": {...}}  (distinct
+ *     lines touched, per line size),
+ *   streams: {"instr"|"data"|"unified": {"L": {"S": [accesses, h1, ...,
+ *     h_max_ways, beyond]}}}
+ *
+ * Speed notes:
+ *   - per line size and stream all set counts are walked from S = 1 upwards.
+ *     The lines mapping to one set of a 2S-set cache are a subset of those
+ *     mapping to the corresponding set of the S-set cache, so the stack
+ *     distance never grows with S. Once an access is found at depth 1 (MRU,
+ *     the stack is unchanged) it is at depth 1 for every larger S as well:
+ *     the walk stops and one counter (stop1[level]) records it; the output
+ *     adds those counts to hist[1] of that level and all larger ones.
+ *   - instruction fetches are delivered per run: at translation time the
+ *     instructions of a TB are grouped into runs of consecutive instructions
+ *     in the same smallest-size line; one callback per run touches the line
+ *     once per line size and counts the other instructions of the run as
+ *     depth-1 repeats (exact under LRU: nothing else is accessed in between).
+ *     For the unified stream a data access must not fall inside a run, so a
+ *     run also ends after every instruction that may access memory; that is
+ *     decided by decoding RISC-V opcodes (loads, stores, AMOs incl. the
+ *     compressed forms; for other targets every instruction ends a run). The
+ *     memory callback checks the decision: a memory access by an
+ *     instruction that was not a run end is counted in order_errors (the
+ *     instr and data streams are exact regardless).
+ *   - footprints: a line is looked up in a hash set only when it was
+ *     "beyond" at the largest set count (then it is beyond everywhere);
+ *     any line seen before and still in some stack is never looked up.
+ *
+ * QEMU 7.2 quirk (see cachesim.c): one QEMU_PLUGIN_MEM_RW memory callback,
+ * loads and stores told apart with qemu_plugin_mem_is_store().
+ * Threads: one shared model, serialised with a mutex once a second vCPU
+ * appears, like cachesim.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <qemu-plugin.h>
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define INVALID UINT64_MAX
+#define MAX_LINES 8
+#define MAX_WAYS_LIMIT 32
+#define MAX_SETS_LIMIT (1u << 20)
+
+enum { ST_INSTR, ST_DATA, ST_UNIFIED, ST_N };
+static const char *const stream_names[ST_N] = { "instr", "data", "unified" };
+
+/* open-addressing hash set of line numbers (key + 1 stored; 0 = empty) */
+typedef struct {
+    uint64_t *keys;
+    uint64_t cap;   /* power of two */
+    uint64_t n;
+} LineSet;
+
+typedef struct {
+    uint64_t *tags;     /* levels concatenated: level k (2^k sets) starts at
+                           set index 2^k - 1; each set is `ways` tags MRU..LRU */
+    uint64_t *hist;     /* nlev x (ways + 1): [d - 1] for depth d, [ways]
+                           = beyond */
+    uint64_t *stop1;    /* nlev: accesses first found at depth 1 at level k */
+    uint64_t accesses;
+    unsigned shift;     /* log2 line size */
+    LineSet *fp;        /* footprint (instr/data streams only) */
+#ifdef PROF_STATS
+    uint64_t walk, calls;
+#endif
+} Prof;
+
+static unsigned n_lines;
+static unsigned line_sizes[MAX_LINES];
+static unsigned ways = 8;
+static unsigned nlev;               /* log2(max_sets) + 1 */
+static uint64_t max_sets = 8192;
+static unsigned min_shift;          /* log2 of the smallest line size */
+static uint64_t min_line;
+
+static Prof prof[ST_N][MAX_LINES];
+static LineSet footprint[2][MAX_LINES];
+
+static uint64_t n_insns;            /* inline per-TB adds */
+static uint64_t n_mem, n_stores, order_errors;
+static bool riscv;
+
+static volatile bool multi_vcpu;
+static unsigned n_vcpus_seen;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static char *out_path;
+static pid_t owner_pid;
+
+/* ------------------------------------------------------------------ */
+/* footprint hash set                                                   */
+
+static inline uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    return x;
+}
+
+static void set_insert(LineSet *s, uint64_t line);
+
+static void set_grow(LineSet *s)
+{
+    LineSet old = *s;
+    uint64_t i;
+
+    s->cap = old.cap ? old.cap * 2 : 1024;
+    s->keys = calloc(s->cap, sizeof(uint64_t));
+    s->n = 0;
+    if (!s->keys) {
+        fprintf(stderr, "profile: out of memory\n");
+        abort();
+    }
+    for (i = 0; i < old.cap; i++) {
+        if (old.keys[i]) {
+            set_insert(s, old.keys[i] - 1);
+        }
+    }
+    free(old.keys);
+}
+
+static void set_insert(LineSet *s, uint64_t line)
+{
+    uint64_t key = line + 1, i;
+
+    if (unlikely(2 * (s->n + 1) > s->cap)) {
+        set_grow(s);
+    }
+    for (i = mix(key) & (s->cap - 1); s->keys[i]; i = (i + 1) & (s->cap - 1)) {
+        if (s->keys[i] == key) {
+            return;
+        }
+    }
+    s->keys[i] = key;
+    s->n++;
+}
+
+/* ------------------------------------------------------------------ */
+/* stack-distance model                                                 */
+
+/*
+ * One access to `line` (already shifted), plus `repeats` further accesses
+ * to the same line right after it (depth 1 everywhere, state unchanged).
+ * Each level does search and move-to-front in one pass: entries are shifted
+ * down one place until the line (or the end of the stack) is reached.
+ * Inlined with a constant w for the default max_ways = 8.
+ */
+static inline __attribute__((always_inline))
+void touch_w(Prof *p, uint64_t line, uint64_t repeats, const unsigned w)
+{
+    uint64_t *hist = p->hist;
+    unsigned k, i = 0;
+
+    p->accesses += 1 + repeats;
+    p->stop1[0] += repeats;
+#ifdef PROF_STATS
+    p->calls++;
+#endif
+    for (k = 0; k < nlev; k++, hist += w + 1) {
+        uint64_t first = (UINT64_C(1) << k) - 1;
+        uint64_t *s = p->tags + (first + (line & first)) * w;
+        uint64_t prev;
+
+#ifdef PROF_STATS
+        p->walk++;
+#endif
+        if (s[0] == line) {
+            p->stop1[k]++;
+            return;
+        }
+        prev = s[0];
+        s[0] = line;
+        for (i = 1; i < w; i++) {
+            uint64_t t = s[i];
+
+            s[i] = prev;
+            if (t == line) {
+                break;
+            }
+            prev = t;
+        }
+        hist[i]++;                      /* i = depth - 1, or w = beyond */
+    }
+    if (i == w && p->fp) {              /* beyond at the largest S: maybe new */
+        set_insert(p->fp, line);
+    }
+}
+
+static inline void touch(Prof *p, uint64_t line, uint64_t repeats)
+{
+    if (likely(ways == 8)) {
+        touch_w(p, line, repeats, 8);
+    } else {
+        touch_w(p, line, repeats, ways);
+    }
+}
+
+static inline void fetch_run(uintptr_t run)
+{
+    uint64_t addr = (uint64_t)run & ~(min_line - 1);
+    uint64_t repeats = (run & (min_line - 1)) - 1;
+    unsigned j;
+
+    for (j = 0; j < n_lines; j++) {
+        uint64_t line = addr >> prof[ST_INSTR][j].shift;
+
+        touch(&prof[ST_INSTR][j], line, repeats);
+        touch(&prof[ST_UNIFIED][j], line, repeats);
+    }
+}
+
+static inline void data_access(uint64_t vaddr)
+{
+    unsigned j;
+
+    for (j = 0; j < n_lines; j++) {
+        uint64_t line = vaddr >> prof[ST_DATA][j].shift;
+
+        touch(&prof[ST_DATA][j], line, 0);
+        touch(&prof[ST_UNIFIED][j], line, 0);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* callbacks                                                            */
+
+static void mem_cb(unsigned int vcpu, qemu_plugin_meminfo_t info,
+                   uint64_t vaddr, void *ud)
+{
+    uint64_t is_store = qemu_plugin_mem_is_store(info) ? 1 : 0;
+
+    if (unlikely(multi_vcpu)) {
+        pthread_mutex_lock(&lock);
+    }
+    n_stores += is_store;
+    n_mem++;
+    order_errors += ud == NULL;         /* not a run end: unified order off */
+    data_access(vaddr);
+    if (unlikely(multi_vcpu)) {
+        pthread_mutex_unlock(&lock);
+    }
+}
+
+static void run_cb(unsigned int vcpu, void *ud)
+{
+    if (unlikely(multi_vcpu)) {
+        pthread_mutex_lock(&lock);
+        fetch_run((uintptr_t)ud);
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    fetch_run((uintptr_t)ud);
+}
+
+/*
+ * Whether an instruction may access memory. RISC-V: 32-bit LOAD (0x03),
+ * LOAD-FP (0x07), STORE (0x23), STORE-FP (0x27), AMO (0x2f); compressed
+ * quadrants 0 and 2 with funct3 1, 2, 3 (loads) or 5, 6, 7 (stores).
+ * Unknown targets or unreadable bytes: true (always safe).
+ */
+static bool may_access_memory(struct qemu_plugin_insn *insn)
+{
+    const uint8_t *b = qemu_plugin_insn_data(insn);
+    size_t size = qemu_plugin_insn_size(insn);
+
+    if (!riscv || !b || size < 2) {
+        return true;
+    }
+    if ((b[0] & 3) != 3) {
+        unsigned quadrant = b[0] & 3;
+        unsigned funct3 = b[1] >> 5;
+
+        return (quadrant == 0 || quadrant == 2) && funct3 != 0 && funct3 != 4;
+    }
+    switch (b[0] & 0x7f) {
+    case 0x03: case 0x07: case 0x23: case 0x27: case 0x2f:
+        return true;
+    default:
+        return size != 4;   /* longer encodings: be safe */
+    }
+}
+
+/*
+ * One callback for loads and stores (see the header comment). Its userdata
+ * says whether the instruction ends its fetch run (so the next instruction's
+ * fetch has its own callback, after this instruction's data accesses).
+ */
+static void register_mem(struct qemu_plugin_insn *insn, bool run_end)
+{
+    qemu_plugin_register_vcpu_mem_cb(insn, mem_cb, QEMU_PLUGIN_CB_NO_REGS,
+                                     QEMU_PLUGIN_MEM_RW,
+                                     run_end ? (void *)1 : NULL);
+}
+
+static void tb_trans_cb(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+    size_t n = qemu_plugin_tb_n_insns(tb);
+    size_t i;
+    struct qemu_plugin_insn *head = NULL, *prev = NULL;
+    uint64_t run_line = 0, run_len = 0;
+    bool prev_mem = false;
+
+    qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64,
+                                             &n_insns, n);
+
+    for (i = 0; i < n; i++) {
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+        uint64_t line = qemu_plugin_insn_vaddr(insn) >> min_shift;
+        bool new_run = head == NULL || line != run_line || prev_mem ||
+                       run_len == min_line - 1;
+
+        if (prev) {
+            register_mem(prev, new_run);
+        }
+        if (new_run) {
+            if (head) {
+                qemu_plugin_register_vcpu_insn_exec_cb(
+                    head, run_cb, QEMU_PLUGIN_CB_NO_REGS,
+                    (void *)(uintptr_t)((run_line << min_shift) | run_len));
+            }
+            head = insn;
+            run_line = line;
+            run_len = 0;
+        }
+        run_len++;
+        prev_mem = may_access_memory(insn);
+        prev = insn;
+    }
+    if (head) {
+        register_mem(prev, true);
+        qemu_plugin_register_vcpu_insn_exec_cb(
+            head, run_cb, QEMU_PLUGIN_CB_NO_REGS,
+            (void *)(uintptr_t)((run_line << min_shift) | run_len));
+    }
+}
+
+static void vcpu_init_cb(qemu_plugin_id_t id, unsigned int vcpu_index)
+{
+    pthread_mutex_lock(&lock);
+    n_vcpus_seen++;
+    if (n_vcpus_seen > 1 || vcpu_index > 0) {
+        multi_vcpu = true;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* output                                                               */
+
+static bool write_json(FILE *f)
+{
+    unsigned s, j, k, d;
+    bool ok = true;
+
+    ok &= fprintf(f, "{\"instructions\": %" PRIu64 ", \"loads\": %" PRIu64
+                  ", \"stores\": %" PRIu64 ", \"max_ways\": %u, \"max_sets\": %"
+                  PRIu64 ", \"order_errors\": %" PRIu64 ", \"lines\": [",
+                  multi_vcpu ? prof[ST_INSTR][0].accesses : n_insns,
+                  n_mem - n_stores, n_stores, ways, max_sets,
+                  order_errors) > 0;
+    for (j = 0; j < n_lines; j++) {
+        ok &= fprintf(f, "%s%u", j ? ", " : "", line_sizes[j]) > 0;
+    }
+    ok &= fputs("],\n \"footprint_lines\": {", f) >= 0;
+    for (s = 0; s < 2; s++) {
+        ok &= fprintf(f, "%s\"%s\": {", s ? ", " : "", stream_names[s]) > 0;
+        for (j = 0; j < n_lines; j++) {
+            ok &= fprintf(f, "%s\"%u\": %" PRIu64, j ? ", " : "",
+                          line_sizes[j], footprint[s][j].n) > 0;
+        }
+        ok &= fputc('}', f) != EOF;
+    }
+    ok &= fputs("},\n \"streams\": {", f) >= 0;
+    for (s = 0; s < ST_N; s++) {
+        ok &= fprintf(f, "%s\n  \"%s\": {", s ? "," : "", stream_names[s]) > 0;
+        for (j = 0; j < n_lines; j++) {
+            Prof *p = &prof[s][j];
+            uint64_t depth1 = 0;
+
+            ok &= fprintf(f, "%s\n   \"%u\": {", j ? "," : "",
+                          line_sizes[j]) > 0;
+            for (k = 0; k < nlev; k++) {
+                const uint64_t *h = p->hist + (size_t)k * (ways + 1);
+
+                depth1 += p->stop1[k];
+                ok &= fprintf(f, "%s\"%" PRIu64 "\": [%" PRIu64 ", %" PRIu64,
+                              k ? ", " : "", UINT64_C(1) << k, p->accesses,
+                              h[0] + depth1) > 0;
+                for (d = 1; d <= ways; d++) {
+                    ok &= fprintf(f, ", %" PRIu64, h[d]) > 0;
+                }
+                ok &= fputc(']', f) != EOF;
+            }
+            ok &= fputc('}', f) != EOF;
+        }
+        ok &= fputc('}', f) != EOF;
+    }
+    ok &= fputs("}}\n", f) >= 0;
+    return ok;
+}
+
+static char *tmp_name(void)
+{
+    size_t len = strlen(out_path) + 32;
+    char *t = malloc(len);
+
+    if (t) {
+        snprintf(t, len, "%s.tmp.%ld", out_path, (long)getpid());
+    }
+    return t;
+}
+
+static void atexit_cb(qemu_plugin_id_t id, void *p)
+{
+    char *tmp;
+    FILE *f;
+    bool ok;
+
+    pthread_mutex_lock(&lock);
+#ifdef PROF_STATS
+    for (unsigned a = 0; a < ST_N; a++)
+        for (unsigned b = 0; b < n_lines; b++)
+            fprintf(stderr, "%s %u: touches %" PRIu64 " levels/touch %.2f\n",
+                    stream_names[a], line_sizes[b], prof[a][b].calls,
+                    (double)prof[a][b].walk / prof[a][b].calls);
+#endif
+    if (!out_path) {
+        write_json(stderr);
+        fflush(stderr);
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    if (getpid() != owner_pid) {          /* a forked guest child */
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    tmp = tmp_name();
+    f = tmp ? fopen(tmp, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "profile: cannot write %s: %s\n",
+                tmp ? tmp : out_path, strerror(errno));
+        free(tmp);
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    ok = write_json(f);
+    ok = (fflush(f) == 0) && ok;
+    ok = (fsync(fileno(f)) == 0) && ok;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, out_path) != 0) {
+        fprintf(stderr, "profile: cannot write %s: %s\n", out_path,
+                strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    pthread_mutex_unlock(&lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* argument parsing                                                     */
+
+static bool parse_u64(const char *s, char **end, uint64_t *v)
+{
+    unsigned long long x;
+
+    if (!s || *s < '0' || *s > '9') {
+        return false;
+    }
+    errno = 0;
+    x = strtoull(s, end, 10);
+    if (errno) {
+        return false;
+    }
+    *v = x;
+    return true;
+}
+
+static bool is_pow2(uint64_t x)
+{
+    return x && !(x & (x - 1));
+}
+
+static bool parse_lines(const char *s)
+{
+    n_lines = 0;
+    for (;;) {
+        char *end;
+        uint64_t v;
+        unsigned j;
+
+        if (!parse_u64(s, &end, &v) || !is_pow2(v) || v < 4 || v > 4096) {
+            fprintf(stderr, "profile: lines: each line size must be a power "
+                    "of two in 4..4096 (separated by ':')\n");
+            return false;
+        }
+        for (j = 0; j < n_lines; j++) {
+            if (line_sizes[j] == v) {
+                fprintf(stderr, "profile: lines: %" PRIu64 " given twice\n", v);
+                return false;
+            }
+        }
+        if (n_lines == MAX_LINES) {
+            fprintf(stderr, "profile: lines: at most %d sizes\n", MAX_LINES);
+            return false;
+        }
+        line_sizes[n_lines++] = (unsigned)v;
+        if (*end == '\0') {
+            return true;
+        }
+        if (*end != ':' && *end != ',') {
+            fprintf(stderr, "profile: lines: bad separator '%c'\n", *end);
+            return false;
+        }
+        s = end + 1;
+    }
+}
+
+static bool prof_init(Prof *p, unsigned shift, LineSet *fp)
+{
+    uint64_t ntags = (2 * max_sets - 1) * ways, i;
+
+    /* 64-byte aligned: with 8 ways one set is one host cache line */
+    p->tags = aligned_alloc(64, (ntags * sizeof(uint64_t) + 63) & ~(size_t)63);
+    p->hist = calloc((size_t)nlev * (ways + 1), sizeof(uint64_t));
+    p->stop1 = calloc(nlev, sizeof(uint64_t));
+    if (!p->tags || !p->hist || !p->stop1) {
+        fprintf(stderr, "profile: out of memory\n");
+        return false;
+    }
+    for (i = 0; i < ntags; i++) {
+        p->tags[i] = INVALID;
+    }
+    p->accesses = 0;
+    p->shift = shift;
+    p->fp = fp;
+    return true;
+}
+
+QEMU_PLUGIN_EXPORT
+int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
+                        int argc, char **argv)
+{
+    int i;
+    unsigned s, j;
+    uint64_t v;
+    char *end;
+
+    line_sizes[0] = 16;
+    line_sizes[1] = 32;
+    line_sizes[2] = 64;
+    n_lines = 3;
+
+    for (i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *eq = strchr(arg, '=');
+        size_t klen = eq ? (size_t)(eq - arg) : strlen(arg);
+
+        if (!eq) {
+            fprintf(stderr, "profile: argument '%s' is not key=value\n", arg);
+            return -1;
+        }
+        if (klen == 3 && strncmp(arg, "out", 3) == 0) {
+            if (eq[1] == '\0') {
+                fprintf(stderr, "profile: out= needs a path\n");
+                return -1;
+            }
+            free(out_path);
+            out_path = strdup(eq + 1);
+        } else if (klen == 5 && strncmp(arg, "lines", 5) == 0) {
+            if (!parse_lines(eq + 1)) {
+                return -1;
+            }
+        } else if (klen == 8 && strncmp(arg, "max_ways", 8) == 0) {
+            if (!parse_u64(eq + 1, &end, &v) || *end || v < 1 ||
+                v > MAX_WAYS_LIMIT) {
+                fprintf(stderr, "profile: max_ways must be 1..%d\n",
+                        MAX_WAYS_LIMIT);
+                return -1;
+            }
+            ways = (unsigned)v;
+        } else if (klen == 8 && strncmp(arg, "max_sets", 8) == 0) {
+            if (!parse_u64(eq + 1, &end, &v) || *end || !is_pow2(v) ||
+                v > MAX_SETS_LIMIT) {
+                fprintf(stderr, "profile: max_sets must be a power of two "
+                        "in 1..%u\n", MAX_SETS_LIMIT);
+                return -1;
+            }
+            max_sets = v;
+        } else {
+            fprintf(stderr, "profile: unknown argument '%s' (known: out, "
+                    "lines, max_ways, max_sets)\n", arg);
+            return -1;
+        }
+    }
+
+    nlev = (unsigned)__builtin_ctzll(max_sets) + 1;
+    min_line = UINT64_MAX;
+    for (j = 0; j < n_lines; j++) {
+        min_line = line_sizes[j] < min_line ? line_sizes[j] : min_line;
+    }
+    min_shift = (unsigned)__builtin_ctzll(min_line);
+    riscv = info && info->target_name &&
+            strncmp(info->target_name, "riscv", 5) == 0;
+
+    for (s = 0; s < ST_N; s++) {
+        for (j = 0; j < n_lines; j++) {
+            if (!prof_init(&prof[s][j],
+                           (unsigned)__builtin_ctz(line_sizes[j]),
+                           s < 2 ? &footprint[s][j] : NULL)) {
+                return -1;
+            }
+        }
+    }
+
+    owner_pid = getpid();
+    if (out_path) {
+        char *tmp = tmp_name();
+        FILE *f = tmp ? fopen(tmp, "w") : NULL;
+
+        if (!f) {
+            fprintf(stderr, "profile: cannot create %s: %s\n",
+                    tmp ? tmp : out_path, strerror(errno));
+            free(tmp);
+            return -1;
+        }
+        fclose(f);
+        unlink(tmp);
+        free(tmp);
+    }
+
+    qemu_plugin_register_vcpu_init_cb(id, vcpu_init_cb);
+    qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans_cb);
+    qemu_plugin_register_atexit_cb(id, atexit_cb, NULL);
+    return 0;
+}
