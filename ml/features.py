@@ -16,7 +16,8 @@ import pandas as pd
 
 from .errors import DataError
 
-ROLES = ("architecture", "workload", "unknown")
+ROLES = ("architecture", "workload", "derived", "unknown")
+FEATURE_MODES = ("raw", "derived", "both")
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,28 @@ def from_header(frame: pd.DataFrame, response: str, path: Path) -> FeatureSet:
                       f"header of {path}")
 
 
-def load_spec_features(path: Path) -> tuple[FeatureSet, dict]:
-    """Features of a study spec file, validated as the study itself validates it."""
+def load_spec_features(path: Path, mode: str = "raw") -> tuple[FeatureSet, dict]:
+    """Features of a study spec file, validated as the study itself validates it.
+
+    ``mode``: raw (the spec's parameters), derived (the workload-aware est_* features of
+    :mod:`ml.derived`) or both. Derived features need the backend part of the spec (the
+    program to profile), so the spec is then loaded with its backend checks."""
     from driver.backends import SpecError
     from driver.spec import load_spec
 
     try:
-        spec = load_spec(path, backend=False)
+        spec = load_spec(path, backend=mode != "raw")
     except SpecError as err:
         raise DataError(str(err)) from None
-    return from_spec(spec), spec
+    raw = from_spec(spec)
+    if mode == "raw":
+        return raw, spec
+    from .derived import DERIVED
+
+    derived = [Feature(name, "derived", "none") for name in DERIVED]
+    chosen = derived if mode == "derived" else raw.features + derived
+    return FeatureSet(chosen, raw.source), spec
+
+
+def needs_derived(features: FeatureSet) -> bool:
+    return any(f.role == "derived" for f in features.features)

@@ -29,10 +29,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("model_dir", type=Path, help="a bundle written by python -m ml.train")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--points", type=Path, help="CSV of design points (the model's "
-                        "feature columns; other columns are kept)")
-    source.add_argument("--spec", type=Path, help="study spec whose space to predict "
-                        "(with --all); its parameters must be the model's features")
-    p.add_argument("--all", action="store_true", help="with --spec: every combination of values")
+                        "parameter columns; other columns are kept)")
+    source.add_argument("--all", action="store_true",
+                        help="every combination of the --spec's parameter values")
+    p.add_argument("--spec", type=Path, help="study spec: its parameters must be the model's; "
+                   "needed with --all, and for a model with derived (workload-aware) features, "
+                   "which are computed from its program's profiles")
     p.add_argument("--top", type=int, default=0, help="also report the K best designs per workload")
     p.add_argument("--chunk", type=int, default=262_144, help="points per prediction chunk")
     p.add_argument("--out", type=Path, help="output file, .csv or .parquet "
@@ -108,28 +110,43 @@ def run(args) -> pd.DataFrame | None:
 
     model_bundle = bundles.load(args.model_dir)
     features = model_bundle.features
+    derived = feature_sets.needs_derived(features)
+    spec = None
+    if args.spec:
+        mode = "both" if derived else "raw"
+        spec_features, spec = feature_sets.load_spec_features(args.spec, mode)
+        parameters = feature_sets.from_spec(spec)
+        model_parameters = feature_sets.FeatureSet(
+            [f for f in features.features if f.role != "derived"], features.source)
+        if model_parameters.features:  # a derived-only model has no raw parameter inputs
+            check_features(model_parameters, parameters, str(args.spec))
+    elif args.all or derived:
+        raise DataError(f"{args.model_dir}: " + ("--all needs --spec" if args.all else
+                        "the model uses derived (workload-aware) features: pass --spec so "
+                        "that they can be computed"))
+    names = [p["name"] for p in spec["parameters"]] if spec else None
     if args.points:
         try:
             frame = pd.read_csv(args.points)
         except (OSError, ValueError) as err:
             raise DataError(f"{args.points}: cannot read CSV: {err}") from None
         chunks, total, label = [frame], len(frame), "points"
-        workload = [f.name for f in features.of_role("workload")]
     else:
-        if not args.all:
-            raise DataError("--spec needs --all (predict every combination of its values)")
-        spec_features, spec = feature_sets.load_spec_features(args.spec)
-        check_features(features, spec_features, str(args.spec))
         total = int(np.prod([len(p["values"]) for p in spec["parameters"]]))
-        chunks, label = space_chunks(spec, features.names, args.chunk), "all"
-        workload = [f.name for f in features.of_role("workload")]
+        chunks, label = space_chunks(spec, names, args.chunk), "all"
+    workload = [f.name for f in features.of_role("workload")]
     out = args.out or args.model_dir / f"predictions_{label}.csv"
     writer, best = Writer(out), None
     with tqdm(total=total, unit="point", unit_scale=True, disable=args.quiet) as bar:
         for frame in chunks:
             frame = frame.copy()
+            inputs = frame
+            if derived:
+                from .derived import add_derived
+
+                inputs = add_derived(frame, spec)
             frame["predicted_cycles"] = model_bundle.model.predict(
-                features.matrix(frame, str(args.points or args.spec)))
+                features.matrix(inputs, str(args.points or args.spec)))
             writer.write(frame)
             if args.top:
                 best = top_designs(best, frame, workload, args.top)

@@ -35,6 +35,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--spec", type=Path, help="study spec naming the features, their roles and "
                    "transforms (default: the columns before the response in the header)")
     p.add_argument("--response", default="cycles", help="column to predict")
+    p.add_argument("--features", default="raw", choices=feature_sets.FEATURE_MODES,
+                   help="raw: the spec's parameters; derived: workload-aware estimates from "
+                   "one profiling run per workload point (sets, footprint ratios, estimated "
+                   "misses and cycles; needs --spec and the study's program); both")
     p.add_argument("--model", default="cnn", choices=MODEL_NAMES + ("all",),
                    help="cnn: the Deffe 1-D CNN; llr: LARS-Lasso; svr; rf: random forest; knn; "
                    "dt: decision tree; xgb: XGBoost; all: every one (baselines on log and "
@@ -95,11 +99,18 @@ class Dataset:
         self.table = read_table(args.tabular, args.response)
         spec = None
         if args.spec:
-            self.features, spec = feature_sets.load_spec_features(args.spec)
+            self.features, spec = feature_sets.load_spec_features(args.spec, args.features)
+        elif args.features != "raw":
+            raise DataError(f"--features {args.features}: needs --spec (the study's program "
+                            "is profiled to derive the features)")
         else:
             self.features = feature_sets.from_header(self.table.frame, args.response,
                                                      args.tabular)
-        self.spec_hash = bundles.spec_hash(spec)
+        self.spec, self.spec_hash = spec, bundles.spec_hash(spec)
+        if feature_sets.needs_derived(self.features):
+            from .derived import add_derived
+
+            self.table.frame = add_derived(self.table.frame, spec)
         frame = self.table.frame
         self.X = self.features.matrix(frame, str(args.tabular))
         self.cycles = frame[args.response].to_numpy(dtype=float)
@@ -114,6 +125,10 @@ class Dataset:
         self.test = None
         if args.test:
             test_table = read_table(args.test, args.response)
+            if feature_sets.needs_derived(self.features):
+                from .derived import add_derived
+
+                test_table.frame = add_derived(test_table.frame, spec)
             X_test = self.features.matrix(test_table.frame, str(args.test))
             cycles_test = test_table.frame[args.response].to_numpy(dtype=float)
             in_test = {row.tobytes() for row in X_test}
@@ -215,6 +230,7 @@ def run(args: argparse.Namespace) -> dict:
         jobs = [(args.model, args.target)]
     out_root = args.out or Path(f"model_{args.model}")
     meta = {"tabular": str(args.tabular), "response": args.response, "seed": args.seed,
+            "feature_mode": args.features,
             "split": args.split, "spec_hash": data.spec_hash,
             "samples": {"rows": len(data.table.frame) + data.table.failed,
                         "failed_dropped": data.table.failed,

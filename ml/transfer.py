@@ -1,7 +1,8 @@
 """Transfer learning between kernels and across sample sets.
 
-Features line up by role: architecture parameters by name (the cache is the same cache),
-workload parameters by position (k-means' ``objects`` takes the place of matmul's ``n``).
+Features line up by role: architecture parameters and derived (workload-aware) features by
+name (the cache is the same cache), workload parameters by position (k-means' ``objects``
+takes the place of matmul's ``n``).
 ``--freeze conv`` keeps exactly the convolutional layers of the source model and retrains
 the dense head; ``--freeze none`` warm-starts every layer.
 """
@@ -32,10 +33,10 @@ def align(source: FeatureSet, target: FeatureSet, where: Path) -> tuple[FeatureS
                         "position and must be as many")
     order, aligned, k = [], [], 0
     for f in source.features:
-        if f.role == "architecture":
-            if f.name not in by_name or target.features[by_name[f.name]].role != "architecture":
-                raise DataError(f"--from {where}: architecture parameter {f.name!r} of the "
-                                f"source model is not an architecture parameter here "
+        if f.role in ("architecture", "derived"):  # the same cache, the same estimates
+            if f.name not in by_name or target.features[by_name[f.name]].role != f.role:
+                raise DataError(f"--from {where}: {f.role} parameter {f.name!r} of the "
+                                f"source model is not an {f.role} parameter here "
                                 f"({', '.join(target.names)})")
             i = by_name[f.name]
         else:

@@ -1,0 +1,62 @@
+"""One profiling run per workload point: the kernel once under QEMU with cyclecast's
+profiling plugin (``native/plugin/profile.c``), which records per-set LRU stack-distance
+histograms for every line size and set count. From them the L1 misses of every cache
+geometry follow exactly, without simulating each design point.
+
+Profiles are cached by (program contents, arguments) under ``build/profiles/`` (or
+``$CYCLECAST_PROFILES``), so every design point, study and model reuses them. The profile
+comes from the same binary whatever backend labels the points: with gem5 labels too.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .backends.base import EvaluationFailed
+from .process import last_line, run_with_timeout
+from .workload import BUILD
+
+PLUGIN = BUILD / "plugins" / "libprofile.so"
+RUNS_LOG = "runs.log"  # one line per real profiling run (tests count them)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CYCLECAST_PROFILES", BUILD / "profiles"))
+
+
+def _key(program: Path, args: list[str]) -> str:
+    digest = hashlib.sha256(program.read_bytes()).hexdigest()[:16]
+    safe = "_".join(a.replace("/", "-") for a in args) or "noargs"
+    return f"{program.name}-{digest}-{safe}"
+
+
+def profile(program: str | Path, args: list[str], qemu: str = "qemu-riscv64",
+            timeout_s: float = 3600) -> dict:
+    """The profile of ``program args`` (cached)."""
+    program = Path(program)
+    directory = cache_dir()
+    path = directory / f"{_key(program, args)}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory) as work_name:
+        work = Path(work_name)
+        (work / "program").symlink_to(program.resolve())
+        out = work / "profile.json"
+        # Same guest stack strings as the qemu_riscv backend: same addresses, same counts.
+        status = run_with_timeout([qemu, "-0", "program", "-plugin", f"{PLUGIN},out={out}",
+                                   "program", *args], work, timeout_s, env={})
+        if status != 0 or not out.exists():
+            raise EvaluationFailed(f"profiling {program.name} {' '.join(args)} failed "
+                                   f"(status {status}): {last_line(work / 'program.err')}",
+                                   "crash")
+        data = json.loads(out.read_text())
+        os.replace(out, path)
+    with open(directory / RUNS_LOG, "a") as log:
+        log.write(f"{path.name}\n")
+    return data

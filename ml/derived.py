@@ -1,0 +1,100 @@
+"""Workload-aware features: what the cache hierarchy of each design point will see,
+derived from one profiling run per workload point (:mod:`driver.profiles`).
+
+For a design point and its workload's profile:
+- sets per level (log2);
+- data footprint / L1D and L2 capacity, instruction footprint / L1I capacity (log2);
+- estimated L1I and L1D misses: exact for that geometry (LRU stack distances of the
+  whole instruction or data stream, per set);
+- estimated L2 misses: the unified stream through an LRU cache of the L2's geometry
+  (an estimate: the real L2 sees only L1 misses and write-backs);
+- estimated cycles with the spec's timing model from those counts.
+Counts enter as log2(1 + count). Column names start with ``est_``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+DERIVED = ("est_l1i_sets", "est_l1d_sets", "est_l2_sets", "est_l1i_fit", "est_l1d_fit",
+           "est_l2_fit", "est_l1i_misses", "est_l1d_misses", "est_l2_misses",
+           "est_instructions", "est_cycles")
+
+
+def _misses(stream: dict, line: np.ndarray, sets: np.ndarray, ways: np.ndarray) -> np.ndarray:
+    """Misses of LRU caches (line, sets, ways) on one profiled stream, vectorised."""
+    out = np.empty(len(line))
+    for (size, s, w) in set(zip(line.tolist(), sets.tolist(), ways.tolist(), strict=True)):
+        row = stream[str(size)][str(s)]
+        if w >= len(row) - 1:
+            raise DataError(f"{w} ways: the profile records up to {len(row) - 2} ways")
+        out[(line == size) & (sets == s) & (ways == w)] = row[0] - sum(row[1:w + 1])
+    return out
+
+
+def geometry(frame: pd.DataFrame, spec: dict) -> dict[str, np.ndarray]:
+    from driver.cache_geometry import CACHE_FIELDS
+
+    fixed = spec["backend"]["settings"].get("cache", {})
+    values = {name: (frame[name].to_numpy(dtype=np.int64) if name in frame.columns
+                     else np.full(len(frame), int(fixed.get(name, default))))
+              for name, default in CACHE_FIELDS.items()}
+    line = values["line_bytes"]
+    out = {"line": line}
+    for level in ("l1i", "l1d", "l2"):
+        size = values[f"{level}_size_kib"] * 1024
+        out[f"{level}_size"], out[f"{level}_ways"] = size, values[f"{level}_ways"]
+        out[f"{level}_sets"] = size // (values[f"{level}_ways"] * line)
+    return out
+
+
+def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """``frame`` with the est_* columns, one profiling run per distinct workload point."""
+    from driver import profiles, workload
+
+    settings = spec["backend"]["settings"]
+    if "program" not in settings:
+        raise DataError(f"{spec.get('spec_path', 'spec')}: backend.settings: derived features "
+                        "need the study's program (kernel, source or binary)")
+    timing = settings.get("timing", {"l2_hit_cycles": 12, "memory_cycles": 100})
+    names = [p["name"] for p in spec["parameters"]]
+    work_names = [p["name"] for p in spec["parameters"] if p["role"] == "workload"]
+    frame = frame.copy()
+    for column in DERIVED:
+        frame[column] = np.nan
+    g = geometry(frame, spec)
+    groups = (frame.groupby(work_names, sort=False).indices if work_names
+              else {(): np.arange(len(frame))})
+    for key, index in groups.items():
+        key = key if isinstance(key, tuple) else (key,)
+        point = dict(zip(work_names, key, strict=True))
+        point.update({n: frame[n].iloc[index[0]] for n in names if n not in point})
+        prof = profiles.profile(settings["program"], workload.program_arguments(settings, point))
+        sub = {k: v[index] for k, v in g.items()}
+        streams = prof["streams"]
+        est = {}
+        for level, stream in (("l1i", "instr"), ("l1d", "data"), ("l2", "unified")):
+            est[level] = _misses(streams[stream], sub["line"], sub[f"{level}_sets"],
+                                 sub[f"{level}_ways"])
+        lines = prof["footprint_lines"]
+        footprint_data = np.array([lines["data"][str(size)] for size in sub["line"]])
+        footprint_instr = np.array([lines["instr"][str(size)] for size in sub["line"]])
+        cycles = (prof["instructions"] + timing["l2_hit_cycles"] * (est["l1i"] + est["l1d"])
+                  + timing["memory_cycles"] * est["l2"])
+        columns = {
+            "est_l1i_sets": np.log2(sub["l1i_sets"]), "est_l1d_sets": np.log2(sub["l1d_sets"]),
+            "est_l2_sets": np.log2(sub["l2_sets"]),
+            "est_l1i_fit": np.log2(footprint_instr * sub["line"] / sub["l1i_size"]),
+            "est_l1d_fit": np.log2(footprint_data * sub["line"] / sub["l1d_size"]),
+            "est_l2_fit": np.log2((footprint_data + footprint_instr) * sub["line"]
+                                  / sub["l2_size"]),
+            "est_l1i_misses": np.log2(1 + est["l1i"]), "est_l1d_misses": np.log2(1 + est["l1d"]),
+            "est_l2_misses": np.log2(1 + est["l2"]),
+            "est_instructions": np.full(len(index), np.log2(prof["instructions"])),
+            "est_cycles": np.log2(cycles),
+        }
+        for column, values in columns.items():
+            frame.loc[frame.index[index], column] = values
+    return frame

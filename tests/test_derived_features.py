@@ -1,0 +1,86 @@
+"""Workload-aware features from one profiling run per workload point."""
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import PYTHON, ROOT
+from driver.spec import load_spec
+from ml.data import read_table
+
+KMEANS_SPEC = ROOT / "dakota_inputs" / "kmeans.yaml"
+
+
+@pytest.fixture(scope="module")
+def small_kmeans(tmp_path_factory, native_built):
+    """Real k-means evaluations at the three smallest workload sizes (fast to profile)."""
+    lines = gzip.open(ROOT / "data" / "reference" / "kmeans.tabular.dat.gz", "rt").read().splitlines()
+    header = lines[0].lstrip("%").split()
+    column = header.index("objects")
+    rows = [line for line in lines[1:] if float(line.split()[column]) <= 500][:400]
+    path = tmp_path_factory.mktemp("data") / "kmeans_small.dat"
+    path.write_text("\n".join([lines[0]] + rows) + "\n")
+    return path
+
+
+@pytest.fixture
+def profiles(tmp_path, monkeypatch):
+    monkeypatch.setenv("CYCLECAST_PROFILES", str(tmp_path / "profiles"))
+    return tmp_path / "profiles"
+
+
+def test_estimated_l1_misses_equal_the_simulated_ones(small_kmeans, profiles):
+    from ml.derived import add_derived
+
+    frame = read_table(small_kmeans).frame
+    derived = add_derived(frame, load_spec(KMEANS_SPEC))
+    # Exact, not approximate: an L1 sees the whole stream, and LRU's stack property gives
+    # the misses of every associativity from one pass (per set count and line size).
+    assert np.array_equal(np.round(2 ** derived["est_l1d_misses"] - 1), frame["l1d_misses"])
+    assert np.array_equal(np.round(2 ** derived["est_l1i_misses"] - 1), frame["l1i_misses"])
+    assert np.array_equal(np.round(2 ** derived["est_instructions"]), frame["instructions"])
+    # The L2 estimate ignores L1 filtering: an estimate, but it must order the points.
+    rank = pd.Series(derived["est_cycles"]).corr(np.log2(frame["cycles"]), method="spearman")
+    assert rank > 0.9
+
+
+def test_profiles_are_cached_per_workload_point(small_kmeans, profiles):
+    from ml.derived import add_derived
+
+    frame = read_table(small_kmeans).frame
+    spec = load_spec(KMEANS_SPEC)
+    add_derived(frame, spec)
+    runs = (profiles / "runs.log").read_text().splitlines()
+    assert len(runs) == frame["objects"].nunique() == 3
+    add_derived(frame.iloc[::-1], spec)  # every design point again: no new profiling run
+    assert (profiles / "runs.log").read_text().splitlines() == runs
+
+
+def test_model_with_derived_features_refuses_input_without_them(small_kmeans, profiles,
+                                                                 tmp_path):
+    out = tmp_path / "xgb_derived"
+    proc = subprocess.run([PYTHON, "-m", "ml.train", str(small_kmeans), "--spec",
+                           str(KMEANS_SPEC), "--features", "both", "--model", "xgb",
+                           "--out", str(out), "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((out / "bundle.json").read_text())
+    assert meta["feature_mode"] == "both"
+    assert [f["name"] for f in meta["features"] if f["role"] == "derived"][0] == "est_l1i_sets"
+    points = tmp_path / "points.csv"
+    read_table(small_kmeans).frame.head(5).to_csv(points, index=False)
+    proc = subprocess.run([PYTHON, "-m", "ml.predict", str(out), "--points", str(points)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "uses derived (workload-aware) features" in proc.stderr
+    assert not (out / "predictions_points.csv").exists()
+    proc = subprocess.run([PYTHON, "-m", "ml.predict", str(out), "--points", str(points),
+                           "--spec", str(KMEANS_SPEC), "--out", str(tmp_path / "p.csv")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    predicted = pd.read_csv(tmp_path / "p.csv")["predicted_cycles"]
+    actual = read_table(small_kmeans).frame.head(5)["cycles"]
+    assert (np.abs(predicted - actual) / actual).mean() < 0.25
