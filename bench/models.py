@@ -27,10 +27,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from driver.spec import load_spec  # noqa: E402
 from ml import bundle as bundles  # noqa: E402
 from ml.data import read_table  # noqa: E402
-from ml.features import from_spec  # noqa: E402
+from ml.derived import add_derived  # noqa: E402
+from ml.features import load_spec_features  # noqa: E402
 from ml.metrics import ln_loss, mape  # noqa: E402
 from ml.models import BASELINES, make  # noqa: E402
 from ml.transfer import align  # noqa: E402
@@ -44,11 +44,13 @@ TRAIN_SHARE = 54 / 70
 class Kernel:
     """A kernel's reference data as model inputs: pool and fixed test set."""
 
-    def __init__(self, name: str, seed: int):
+    def __init__(self, name: str, seed: int, mode: str = "raw"):
         self.name = name
-        self.spec = load_spec(ROOT / "dakota_inputs" / f"{name}.yaml", backend=False)
-        self.features = from_spec(self.spec)
+        self.features, self.spec = load_spec_features(
+            ROOT / "dakota_inputs" / f"{name}.yaml", mode)
         frame = read_table(DATA / f"{name}.tabular.dat.gz").frame
+        if mode != "raw":
+            frame = add_derived(frame, self.spec)
         X = self.features.matrix(frame, name)
         cycles = frame["cycles"].to_numpy(dtype=float)
         pool = np.flatnonzero(frame["eval_id"].to_numpy() <= POOL_LAST_EVAL)
@@ -135,21 +137,27 @@ def main() -> int:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--features", default="raw", choices=("raw", "derived", "both"),
+                        help="model inputs (derived: workload-aware features, issue 5)")
+    parser.add_argument("--models", default="cnn,cnn-transfer," + ",".join(BASELINES),
+                        help="which models to train")
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite models.md and models.png from models.json, no training")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     kernels = args.kernels.split(",")
     rows, extras = [], {}
+    suffix = "" if args.features == "raw" else f"_{args.features}"
     if args.report_only:
-        saved = json.loads((RESULTS / "models.json").read_text())
+        saved = json.loads((RESULTS / f"models{suffix}.json").read_text())
         args = argparse.Namespace(**saved["settings"])
         write(args, saved["rows"], {k: saved[k] for k in ("source", "whole_space")},
               kernels, sizes, command=saved["command"])
         return 0
 
     print("source model: k-means CNN on the whole k-means pool", flush=True)
-    source_kernel = Kernel("kmeans", args.seed)
+    wanted = args.models.split(",")
+    source_kernel = Kernel("kmeans", args.seed, args.features)
     train, val = source_kernel.training(len(source_kernel.pool))
     source, history = train_cnn(args, source_kernel, train, val, args.seed)
     extras["source"] = {"points": len(source_kernel.pool), "epochs": history["epochs"],
@@ -158,19 +166,20 @@ def main() -> int:
     print(f"  {extras['source']}\n  whole space: {extras['whole_space']}", flush=True)
 
     for name in kernels:
-        kernel = Kernel(name, args.seed)
+        kernel = Kernel(name, args.seed, args.features)
         _, order = align(source_kernel.features, kernel.features, Path("kmeans"))
         kernel.X = kernel.X[:, order]  # columns in the source model's order
         for n in sizes:
             train, val = kernel.training(n)
             everything = np.concatenate([train, val])
             entries = []
-            model, history = train_cnn(args, kernel, train, val, args.seed)
-            entries.append(("cnn", model, history))
-            if name != "kmeans":
+            if "cnn" in wanted:
+                model, history = train_cnn(args, kernel, train, val, args.seed)
+                entries.append(("cnn", model, history))
+            if name != "kmeans" and "cnn-transfer" in wanted:
                 model, history = train_cnn(args, kernel, train, val, args.seed, source)
                 entries.append(("cnn-transfer", model, history))
-            for baseline in BASELINES:
+            for baseline in (b for b in BASELINES if b in wanted):
                 model = make(baseline, "log", args.seed)
                 start = time.monotonic()
                 model.fit(kernel.X[everything], kernel.cycles[everything], None, None)
@@ -223,9 +232,10 @@ def write(args, rows, extras, kernels, sizes, command=None) -> None:
     command = command or "python bench/models.py " + " ".join(sys.argv[1:])
     result = {"command": command.strip(), "seed": args.seed, "versions": bundles.versions(),
               "settings": vars(args), "rows": rows, **extras}
-    (RESULTS / "models.json").write_text(json.dumps(result, indent=1) + "\n")
+    suffix = "" if settings_mode(args) == "raw" else f"_{settings_mode(args)}"
+    (RESULTS / f"models{suffix}.json").write_text(json.dumps(result, indent=1) + "\n")
     models = list(dict.fromkeys(r["model"] for r in rows))
-    lines = ["# Surrogate models on the reference data", "",
+    lines = [f"# Surrogate models on the reference data ({settings_mode(args)} features)", "",
              f"Command: `{result['command']}`; seed {args.seed}; test set: the last 1,000 "
              "evaluations of each kernel's random sample (points also in the pool removed); "
              "N = simulated points given to the model (the CNN fits 54/70 of them and "
@@ -259,12 +269,16 @@ def write(args, rows, extras, kernels, sizes, command=None) -> None:
                              f"{r['epochs']} / {r['epochs_to_3pct'] or 'not reached'} / "
                              f"{r['training_seconds']:.0f} s")
             lines.append(f"| {k} | {n} | " + " | ".join(cells) + " |")
-    (RESULTS / "models.md").write_text("\n".join(lines) + "\n")
-    plot(rows, kernels, sizes, models)
+    (RESULTS / f"models{suffix}.md").write_text("\n".join(lines) + "\n")
+    plot(rows, kernels, sizes, models, RESULTS / f"models{suffix}.png")
     print("\n".join(lines))
 
 
-def plot(rows, kernels, sizes, models) -> None:
+def settings_mode(args) -> str:
+    return getattr(args, "features", "raw")
+
+
+def plot(rows, kernels, sizes, models, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -285,7 +299,7 @@ def plot(rows, kernels, sizes, models) -> None:
         ax.axhline(2, color="gray", linestyle=":")
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / "models.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
