@@ -112,17 +112,22 @@ def train_cnn(args, kernel: Kernel, train, val, seed, start_from=None):
 
 
 def whole_space_seconds(model, kernel: Kernel, sizes: int = 50) -> dict:
-    """Predict every cache configuration x ``sizes`` log-spaced workload sizes."""
+    """Predict every cache configuration x ``sizes`` log-spaced workload sizes (with derived
+    features: x the spec's own sizes, whose profiles exist; their computation is timed)."""
+    from ml.features import needs_derived
     from ml.predict import space_chunks
 
     spec = json.loads(json.dumps(kernel.spec))
-    (workload,) = [p for p in spec["parameters"] if p["role"] == "workload"]
-    low, high = min(workload["values"]), max(workload["values"])
-    workload["values"] = sorted({int(round(v)) for v in np.geomspace(low, high, sizes)})
+    derived = needs_derived(kernel.features)
+    if not derived:
+        (workload,) = [p for p in spec["parameters"] if p["role"] == "workload"]
+        low, high = min(workload["values"]), max(workload["values"])
+        workload["values"] = sorted({int(round(v)) for v in np.geomspace(low, high, sizes)})
     start = time.perf_counter()
     points = 0
-    for frame in space_chunks(spec, kernel.features.names, 262_144):
-        model.predict(kernel.features.matrix(frame, "space"))
+    for frame in space_chunks(spec, [p["name"] for p in spec["parameters"]], 262_144):
+        inputs = add_derived(frame, spec) if derived else frame
+        model.predict(kernel.features.matrix(inputs, "space"))
         points += len(frame)
     return {"points": points, "seconds": time.perf_counter() - start}
 
