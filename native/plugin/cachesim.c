@@ -74,6 +74,8 @@
 
 #include <qemu-plugin.h>
 
+#include "report.h"
+
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 #define likely(x)   __builtin_expect(!!(x), 1)
@@ -320,9 +322,9 @@ static void vcpu_init_cb(qemu_plugin_id_t id, unsigned int vcpu_index)
 /* ------------------------------------------------------------------ */
 /* output                                                               */
 
-static int write_json(FILE *f)
+static bool write_json(FILE *f)
 {
-    return fprintf(f,
+    return 0 < fprintf(f,
         "{\"instructions\": %" PRIu64 ", \"l1i_accesses\": %" PRIu64
         ", \"l1i_misses\": %" PRIu64 ", \"l1d_accesses\": %" PRIu64
         ", \"l1d_misses\": %" PRIu64 ", \"l1d_writebacks\": %" PRIu64
@@ -335,53 +337,10 @@ static int write_json(FILE *f)
         n_mem - n_stores, n_stores);
 }
 
-static char *tmp_name(void)
-{
-    size_t len = strlen(out_path) + 32;
-    char *t = malloc(len);
-
-    if (t) {
-        snprintf(t, len, "%s.tmp.%ld", out_path, (long)getpid());
-    }
-    return t;
-}
-
 static void atexit_cb(qemu_plugin_id_t id, void *p)
 {
-    char *tmp;
-    FILE *f;
-    int ok;
-
     pthread_mutex_lock(&lock);
-    if (!out_path) {
-        write_json(stderr);
-        fflush(stderr);
-        pthread_mutex_unlock(&lock);
-        return;
-    }
-    if (getpid() != owner_pid) {          /* a forked guest child */
-        pthread_mutex_unlock(&lock);
-        return;
-    }
-    tmp = tmp_name();
-    f = tmp ? fopen(tmp, "w") : NULL;
-    if (!f) {
-        fprintf(stderr, "cachesim: cannot write %s: %s\n",
-                tmp ? tmp : out_path, strerror(errno));
-        free(tmp);
-        pthread_mutex_unlock(&lock);
-        return;
-    }
-    ok = write_json(f) > 0;
-    ok = (fflush(f) == 0) && ok;
-    ok = (fsync(fileno(f)) == 0) && ok;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, out_path) != 0) {
-        fprintf(stderr, "cachesim: cannot write %s: %s\n", out_path,
-                strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
+    report_write("cachesim", out_path, owner_pid, write_json);
     pthread_mutex_unlock(&lock);
 }
 
@@ -531,20 +490,8 @@ int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
     }
 
     owner_pid = getpid();
-    if (out_path) {
-        /* Fail now rather than after a long run if out cannot be written. */
-        char *tmp = tmp_name();
-        FILE *f = tmp ? fopen(tmp, "w") : NULL;
-
-        if (!f) {
-            fprintf(stderr, "cachesim: cannot create %s: %s\n",
-                    tmp ? tmp : out_path, strerror(errno));
-            free(tmp);
-            return -1;
-        }
-        fclose(f);
-        unlink(tmp);
-        free(tmp);
+    if (out_path && !report_probe("cachesim", out_path)) {
+        return -1;
     }
 
     qemu_plugin_register_vcpu_init_cb(id, vcpu_init_cb);

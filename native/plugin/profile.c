@@ -77,6 +77,8 @@
 
 #include <qemu-plugin.h>
 
+#include "report.h"
+
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 #define likely(x)   __builtin_expect(!!(x), 1)
@@ -446,23 +448,8 @@ static bool write_json(FILE *f)
     return ok;
 }
 
-static char *tmp_name(void)
-{
-    size_t len = strlen(out_path) + 32;
-    char *t = malloc(len);
-
-    if (t) {
-        snprintf(t, len, "%s.tmp.%ld", out_path, (long)getpid());
-    }
-    return t;
-}
-
 static void atexit_cb(qemu_plugin_id_t id, void *p)
 {
-    char *tmp;
-    FILE *f;
-    bool ok;
-
     pthread_mutex_lock(&lock);
 #ifdef PROF_STATS
     for (unsigned a = 0; a < ST_N; a++)
@@ -471,35 +458,7 @@ static void atexit_cb(qemu_plugin_id_t id, void *p)
                     stream_names[a], line_sizes[b], prof[a][b].calls,
                     (double)prof[a][b].walk / prof[a][b].calls);
 #endif
-    if (!out_path) {
-        write_json(stderr);
-        fflush(stderr);
-        pthread_mutex_unlock(&lock);
-        return;
-    }
-    if (getpid() != owner_pid) {          /* a forked guest child */
-        pthread_mutex_unlock(&lock);
-        return;
-    }
-    tmp = tmp_name();
-    f = tmp ? fopen(tmp, "w") : NULL;
-    if (!f) {
-        fprintf(stderr, "profile: cannot write %s: %s\n",
-                tmp ? tmp : out_path, strerror(errno));
-        free(tmp);
-        pthread_mutex_unlock(&lock);
-        return;
-    }
-    ok = write_json(f);
-    ok = (fflush(f) == 0) && ok;
-    ok = (fsync(fileno(f)) == 0) && ok;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, out_path) != 0) {
-        fprintf(stderr, "profile: cannot write %s: %s\n", out_path,
-                strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
+    report_write("profile", out_path, owner_pid, write_json);
     pthread_mutex_unlock(&lock);
 }
 
@@ -660,19 +619,8 @@ int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
     }
 
     owner_pid = getpid();
-    if (out_path) {
-        char *tmp = tmp_name();
-        FILE *f = tmp ? fopen(tmp, "w") : NULL;
-
-        if (!f) {
-            fprintf(stderr, "profile: cannot create %s: %s\n",
-                    tmp ? tmp : out_path, strerror(errno));
-            free(tmp);
-            return -1;
-        }
-        fclose(f);
-        unlink(tmp);
-        free(tmp);
+    if (out_path && !report_probe("profile", out_path)) {
+        return -1;
     }
 
     qemu_plugin_register_vcpu_init_cb(id, vcpu_init_cb);
