@@ -173,17 +173,18 @@ def status(rundir: Path) -> str:
     latest = records.latest_by_evaluation(rundir)
     failed = [r for r in latest.values() if r["status"] == "failed"]
     done = len(latest) - len(failed)
-    job = slurm.active_job(rundir) if slurm.jobs(rundir) else None
+    submitted = slurm.jobs(rundir)
+    job = slurm.active_job(rundir)
     in_progress = 0
     for params in (rundir / "evals").glob("eval.*/params.in"):
         if not (params.parent / "results.out").exists():
             in_progress += params.read_text().count("eval_id")
-    label = "running" if job or not slurm.jobs(rundir) else "interrupted"
+    label = "running" if job or not submitted else "interrupted"
     lines = [f"study {spec['study']} in {rundir}",
              f"done {done}, failed {len(failed)}, {label} {in_progress}, "
              f"remaining {max(total - len(latest) - in_progress, 0)} (of {total})"]
-    if slurm.jobs(rundir):
-        last = slurm.jobs(rundir)[-1]
+    if submitted:
+        last = submitted[-1]
         lines.append(f"slurm job {job[0]}: {job[1]}" if job else
                      f"slurm job {last}: {slurm.job_state(last)} (no job of this run is queued)")
     kinds: dict[str, list[dict]] = {}
@@ -205,7 +206,7 @@ def submit_or_resume(target: Path, out: Path | None, resume: bool) -> int:
         spec = render_study(target, out)
         rundir = out.resolve()
     check_runnable(spec)
-    active = slurm.active_job(rundir) if slurm.jobs(rundir) else None
+    active = slurm.active_job(rundir)
     if active:
         raise SpecError(f"{rundir}: job {active[0]} of this run is still {active[1]}; wait, or "
                         f"scancel {active[0]} before resuming")
