@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -18,12 +20,20 @@ def run_with_timeout(command: list[str], workdir: Path, timeout_s: float,
     stdout and stderr go to ``workdir/program.out`` and ``workdir/program.err``. On
     timeout the whole process group is killed (a simulator's children die with it) and
     EvaluationFailed(kind='timeout') is raised. ``env``: the environment (None: inherit).
+
+    stdout reaches the file through a pipe: a program's C library sizes its stdout buffer
+    from the file system's block size (4 KiB on ext4, more on network file systems) and
+    takes another code path for character devices, and under QEMU that changes heap
+    addresses, hence cache counts. A pipe looks the same on every Linux machine.
     """
     with open(workdir / "program.out", "wb") as out, open(workdir / "program.err", "wb") as err:
         fault = faults.armed()
         started = time.time()
-        proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=err, env=env,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=err,
+                                env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        copier = threading.Thread(target=shutil.copyfileobj, args=(proc.stdout, out),
+                                  daemon=True)
+        copier.start()
         if fault == "crash":
             os.kill(proc.pid, signal.SIGSEGV)
         elif fault == "hang":
@@ -34,6 +44,11 @@ def run_with_timeout(command: list[str], workdir: Path, timeout_s: float,
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise EvaluationFailed(f"timed out after {timeout_s:g} s", "timeout") from None
+        finally:
+            # A child that outlives the program (and keeps the pipe open) must not hang us.
+            copier.join(timeout=5)
+            if not copier.is_alive():
+                proc.stdout.close()
     if fault == "garbage":
         _garble(workdir, started)
     return status

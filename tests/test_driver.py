@@ -140,3 +140,14 @@ def test_counts_do_not_depend_on_the_work_directory(tmp_path, native_built):
     short.mkdir()
     long.mkdir(parents=True)
     assert backend.evaluate(POINT, short) == backend.evaluate(POINT, long)
+
+
+def test_program_stdout_is_a_pipe_in_every_work_directory(tmp_path):
+    # The guest C library sizes its stdout buffer from the file system (so heap addresses
+    # and cache counts would depend on where the run directory lives): always a pipe.
+    from driver.process import run_with_timeout
+
+    probe = "import os, stat; print(stat.S_ISFIFO(os.fstat(1).st_mode), 'x' * 200000)"
+    assert run_with_timeout([PYTHON, "-c", probe], tmp_path, 60) == 0
+    text = (tmp_path / "program.out").read_text()
+    assert text.startswith("True ") and len(text) == 5 + 200000 + 1

@@ -107,8 +107,9 @@ class Backend(_Base):
 
         Guest addresses, hence cache counts, depend on the strings QEMU puts on the guest
         stack (program path, argv[0], environment). So the program is reached through a
-        symlink with a fixed relative name and the environment is empty: the same design
-        point gives the same counts in any work directory, on any machine.
+        symlink with a fixed relative name and the environment is empty (and stdout is a
+        pipe, see run_with_timeout): the same design point gives the same counts in any
+        work directory, on any machine (tests/test_reference_data.py).
         """
         s = self.settings
         link = workdir / GUEST_PROGRAM
