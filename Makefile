@@ -23,7 +23,7 @@ native: $(STAMP)/system
 	$(MAKE) -s -C native
 
 demo: setup
-	$(PY) -m driver.study run dakota_inputs/demo_kmeans.yaml -o runs/demo_kmeans
+	$(PY) -m ml.demo $(if $(SCALE),--scale $(SCALE))
 
 test: setup
 	$(VENV)/bin/ruff check driver ml tests bench
@@ -39,7 +39,7 @@ clean:
 KERNELS := kmeans matmul nw backprop
 .PHONY: reference-data
 reference-data: setup
-	for k in $(KERNELS); do \
+	for k in $(KERNELS) $(addsuffix _unseen,$(KERNELS)); do \
 	  $(PY) -m driver.study run dakota_inputs/reference/$$k.yaml -o runs/reference/$$k -q && \
 	  gzip -9 -c runs/reference/$$k/tabular.dat > data/reference/$$k.tabular.dat.gz || exit 1; \
 	done

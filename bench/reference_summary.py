@@ -1,6 +1,6 @@
 """Prints data/reference/README.md: where the reference data came from and what it holds.
 
-    .venv/bin/python bench/reference_summary.py [COMMIT] > data/reference/README.md
+    .venv/bin/python bench/reference_summary.py [COMMIT [UNSEEN_COMMIT]] > data/reference/README.md
 """
 from __future__ import annotations
 
@@ -38,10 +38,23 @@ def main() -> int:
           "6.24.7), on a 2-core machine.\n")
     print("The benchmarks use evaluations 1-3000 as the training pool and 3001-4000 as the "
           "fixed held-out test set.\n")
+    table(KERNELS)
+    unseen_commit = sys.argv[2] if len(sys.argv) > 2 else commit
+    print("\n## Second held-out set: workload sizes never trained on\n")
+    print("`KERNEL_unseen.tabular.dat.gz`: 300 random cache configurations per kernel at six "
+          "workload sizes that are not among the spec's training sizes "
+          "(dakota_inputs/reference/KERNEL_unseen.yaml; every power of two inside matmul's, "
+          "nw's and backprop's ranges is already a training size, so those sets hold the sizes "
+          f"in between). Made at cyclecast commit {unseen_commit}, same tools.\n")
+    table(tuple(f"{k}_unseen" for k in KERNELS))
+    return 0
+
+
+def table(kernels) -> None:
     print("| kernel | spec (seed) | rows | failed | repeated points | mean s/evaluation | "
           "Dakota wall s |")
     print("|---|---|---|---|---|---|---|")
-    for kernel in KERNELS:
+    for kernel in kernels:
         rundir = ROOT / "runs" / "reference" / kernel
         spec = json.loads((rundir / "spec.resolved.json").read_text())
         table = read_table(ROOT / "data" / "reference" / f"{kernel}.tabular.dat.gz")
@@ -54,7 +67,6 @@ def main() -> int:
         print(f"| {kernel} | dakota_inputs/reference/{kernel}.yaml "
               f"({spec['sampling']['seed']}) | {len(table.frame) + table.failed} | "
               f"{table.failed} | {repeated} | {mean:.3f} | {float(wall):.0f} |")
-    return 0
 
 
 if __name__ == "__main__":

@@ -31,13 +31,13 @@ def run_with_timeout(command: list[str], workdir: Path, timeout_s: float,
         started = time.time()
         proc = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=err,
                                 env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-        copier = threading.Thread(target=shutil.copyfileobj, args=(proc.stdout, out),
-                                  daemon=True)
-        copier.start()
-        if fault == "crash":
+        if fault == "crash":  # first: the program must not finish before the signal
             os.kill(proc.pid, signal.SIGSEGV)
         elif fault == "hang":
             os.killpg(proc.pid, signal.SIGSTOP)
+        copier = threading.Thread(target=shutil.copyfileobj, args=(proc.stdout, out),
+                                  daemon=True)
+        copier.start()
         try:
             status = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from .backends.base import EvaluationFailed
@@ -49,6 +50,7 @@ def profile(program: str | Path, args: list[str], qemu: str = "qemu-riscv64",
         (work / "program").symlink_to(program.resolve())
         out = work / "profile.json"
         # Same guest stack strings as the qemu_riscv backend: same addresses, same counts.
+        started = time.perf_counter()
         status = run_with_timeout([qemu, "-0", "program", "-plugin", f"{PLUGIN},out={out}",
                                    "program", *args], work, timeout_s, env={})
         if status != 0 or not out.exists():
@@ -56,7 +58,9 @@ def profile(program: str | Path, args: list[str], qemu: str = "qemu-riscv64",
                                    f"(status {status}): {last_line(work / 'program.err')}",
                                    "crash")
         data = json.loads(out.read_text())
-        os.replace(out, path)
+        data["profile_seconds"] = round(time.perf_counter() - started, 3)
+        out.write_text(json.dumps(data))
+        os.replace(out, path)  # atomic: a concurrent reader sees no half-written profile
     with open(directory / RUNS_LOG, "a") as log:
         log.write(f"{path.name}\n")
     return data

@@ -33,7 +33,8 @@ from .__main__ import RESOLVED_SPEC
 from .backends import SpecError, backend_class
 from .render import render
 from .spec import load_spec, total_evaluations
-from .tabular import read_tabular, summary
+from .tabular import read_tabular
+from .tabular import summary as study_summary
 
 DECK = "study.in"
 RESTART = "study.rst"
@@ -73,9 +74,38 @@ def _write(path: Path, text: str, executable: bool = False) -> None:
         path.chmod(0o755)
 
 
-def render_study(spec_path: Path, rundir: Path) -> dict:
-    """Validate the spec and write the run directory; return the resolved spec."""
-    spec = load_spec(spec_path)
+def render_study(spec_path: Path, rundir: Path, points: list[dict] | None = None) -> dict:
+    """Validate the spec and write the run directory; return the resolved spec.
+
+    ``points`` (design points, each a value per parameter): evaluate exactly these with a
+    Dakota list parameter study instead of the spec's sampling.
+    """
+    return render_spec(load_spec(spec_path), rundir, points)
+
+
+def point_indices(spec: dict, points: list[dict]) -> list[list[int]]:
+    """Each point as Dakota wants it in a list study over design sets: for every variable
+    (in deck order), the index of its value in the sorted set."""
+    order = [p for _, group in variable_groups(spec) for p in group]
+    rows = []
+    for point in points:
+        row = []
+        for p in order:
+            values = sorted(p["values"])
+            try:
+                row.append(values.index(point[p["name"]]))
+            except (KeyError, ValueError):
+                raise SpecError(f"{spec['spec_path']}: parameters: {p['name']}: point value "
+                                f"{point.get(p['name'])!r} is not one of {values}") from None
+        rows.append(row)
+    return rows
+
+
+def render_spec(spec: dict, rundir: Path, points: list[dict] | None = None) -> dict:
+    """render_study for an already validated spec."""
+    if points is not None:
+        spec = {**spec, "sampling": {**spec["sampling"], "samples": len(points),
+                                     "refinement_samples": []}}
     rundir = rundir.resolve()
     resolved = rundir / RESOLVED_SPEC
     if rundir.exists() and any(rundir.iterdir()):
@@ -96,6 +126,8 @@ def render_study(spec_path: Path, rundir: Path) -> dict:
     context = {"spec": spec, "rundir": str(rundir), "python": sys.executable,
                "spec_file": str(resolved), "slurm": spec["execution"]["slurm"],
                "cpus": spec["execution"]["slurm"]["cpus_per_task"]}
+    if points is not None:
+        context["point_indices"] = point_indices(spec, points)
     deck = render("dakota_study.in.j2", variable_groups=variable_groups(spec),
                   driver_command=str(rundir / DRIVER_SCRIPT), **context)
     _write(resolved, json.dumps(spec, indent=1) + "\n")
@@ -133,7 +165,7 @@ def dakota_command(rundir: Path) -> list[str]:
     return command
 
 
-def exec_study(rundir: Path, quiet: bool = False) -> int:
+def exec_study(rundir: Path, quiet: bool = False, summary: bool = True) -> int:
     """Run Dakota in a rendered run directory; progress from cyclecast's records."""
     from tqdm import tqdm
 
@@ -160,10 +192,11 @@ def exec_study(rundir: Path, quiet: bool = False) -> int:
               file=sys.stderr)
         return 1
     _, rows = read_tabular(rundir / "tabular.dat")
-    text = summary(spec, rows)
+    text = study_summary(spec, rows)
     (rundir / "summary.txt").write_text(text + "\n")
-    print(text)
-    print(f"tabular data: {rundir / 'tabular.dat'}")
+    if summary:
+        print(text)
+        print(f"tabular data: {rundir / 'tabular.dat'}")
     return 0
 
 

@@ -6,8 +6,10 @@ For a design point and its workload's profile:
 - data footprint / L1D and L2 capacity, instruction footprint / L1I capacity (log2);
 - estimated L1I and L1D misses: exact for that geometry (LRU stack distances of the
   whole instruction or data stream, per set);
-- estimated L2 misses: the unified stream through an LRU cache of the L2's geometry
-  (an estimate: the real L2 sees only L1 misses and write-backs);
+- estimated L2 misses: the unified stream through an LRU cache of the L2's geometry,
+  at most the estimated L1 misses (the real L2 sees only L1 misses and write-backs: the
+  unified-stream estimate is close when the L2 is several times the L1s, and far too
+  high when it is smaller, where the bound does the work); write-backs are not estimated;
 - estimated cycles with the spec's timing model from those counts.
 Counts enter as log2(1 + count). Column names start with ``est_``.
 """
@@ -81,6 +83,7 @@ def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
         lines = prof["footprint_lines"]
         footprint_data = np.array([lines["data"][str(size)] for size in sub["line"]])
         footprint_instr = np.array([lines["instr"][str(size)] for size in sub["line"]])
+        est["l2"] = np.minimum(est["l2"], est["l1i"] + est["l1d"])
         cycles = (prof["instructions"] + timing["l2_hit_cycles"] * (est["l1i"] + est["l1d"])
                   + timing["memory_cycles"] * est["l2"])
         columns = {

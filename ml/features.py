@@ -18,6 +18,8 @@ from .errors import DataError
 
 ROLES = ("architecture", "workload", "derived", "unknown")
 FEATURE_MODES = ("raw", "derived", "both")
+# ml.train's and ml.explore's default, chosen from bench/results/features.md.
+DEFAULT_MODE = "raw"
 
 
 @dataclass(frozen=True)
@@ -96,17 +98,19 @@ def from_header(frame: pd.DataFrame, response: str, path: Path) -> FeatureSet:
                       f"header of {path}")
 
 
-def load_spec_features(path: Path, mode: str = "raw") -> tuple[FeatureSet, dict]:
+def load_spec_features(path: Path, mode: str = "raw",
+                       backend: bool = False) -> tuple[FeatureSet, dict]:
     """Features of a study spec file, validated as the study itself validates it.
 
     ``mode``: raw (the spec's parameters), derived (the workload-aware est_* features of
     :mod:`ml.derived`) or both. Derived features need the backend part of the spec (the
-    program to profile), so the spec is then loaded with its backend checks."""
+    program to profile), so the spec is then loaded with its backend checks (as it is
+    with ``backend=True``, for tools that also run the study)."""
     from driver.backends import SpecError
     from driver.spec import load_spec
 
     try:
-        spec = load_spec(path, backend=mode != "raw")
+        spec = load_spec(path, backend=backend or mode != "raw")
     except SpecError as err:
         raise DataError(str(err)) from None
     raw = from_spec(spec)

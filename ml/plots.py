@@ -64,3 +64,22 @@ def error_histogram(true: np.ndarray, pred: np.ndarray, path: Path, title: str) 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def exploration_curve(curve, path: Path, title: str) -> None:
+    """Simulated points vs validation, prospective and held-out MAPE (one row per round)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for column, label in (("validation_mape_pct", "validation"),
+                          ("prospective_mape_pct", "previous model on the new points"),
+                          ("test_mape_pct", "held-out test")):
+        if column in curve and curve[column].notna().any():
+            ax.plot(curve["simulated_total"], curve[column], marker="o", label=label)
+    ax.set_xlabel("simulated points")
+    ax.set_ylabel("MAPE on cycles (%)")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

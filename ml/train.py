@@ -35,7 +35,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--spec", type=Path, help="study spec naming the features, their roles and "
                    "transforms (default: the columns before the response in the header)")
     p.add_argument("--response", default="cycles", help="column to predict")
-    p.add_argument("--features", default="raw", choices=feature_sets.FEATURE_MODES,
+    p.add_argument("--features", default=feature_sets.DEFAULT_MODE,
+                   choices=feature_sets.FEATURE_MODES,
                    help="raw: the spec's parameters; derived: workload-aware estimates from "
                    "one profiling run per workload point (sets, footprint ratios, estimated "
                    "misses and cycles; needs --spec and the study's program); both")

@@ -174,3 +174,22 @@ def test_batch_mode_gives_the_same_rows(cluster, tmp_path, native_built):
             assert sorted(steps.values()) == [4, 4, 4, 4]
     assert len(tables[0]) == 16
     assert tables[0] == tables[1]
+
+
+def test_exploration_rounds_run_as_slurm_jobs(cluster, tmp_path, native_built):
+    """ml.explore --slurm: each round one sbatch job, each evaluation one srun step."""
+    spec_file = write_spec(tmp_path / "explore.yaml",
+                           small_spec(study="explore", parameters=PARAMETERS))
+    out = tmp_path / "explore"
+    proc = subprocess.run([PYTHON, "-m", "ml.explore", str(spec_file), "--out", str(out),
+                           "--model", "rf", "--start", "8", "--step", "6", "--max", "14",
+                           "--slurm", "--quiet"], cwd=tmp_path, env=cluster["env"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    state = json.loads((out / "state.json").read_text())
+    assert [r["points"] for r in state["rounds"]] == [8, 6]
+    for number, expected in ((0, 8), (1, 6)):
+        rundir = out / "rounds" / f"{number:02d}"
+        (job,) = [json.loads(line)["job"] for line in (rundir / "jobs.jsonl").read_text().splitlines()]
+        steps = {r["slurm_step"] for r in records.read_jsonl(rundir / records.EVALUATIONS)}
+        assert len(steps) == expected and all(s.startswith(f"{job}.") for s in steps)

@@ -29,6 +29,10 @@ class Surrogate:
         """Predicted cycles, shape (points,)."""
         raise NotImplementedError
 
+    def predict_spread(self, X: np.ndarray) -> np.ndarray | None:
+        """Uncertainty per point (ln cycles: disagreement of an ensemble), or None."""
+        return None
+
     def save(self, directory: Path) -> dict:
         """Write the model's files into ``directory``; return what load() needs."""
         raise NotImplementedError

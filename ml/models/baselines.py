@@ -55,6 +55,15 @@ class Baseline(Surrogate):
         raw = self.pipeline.predict(X).astype(float)
         return np.exp(raw) if self.target == "log" else raw
 
+    def predict_spread(self, X) -> np.ndarray | None:
+        """Random forest on ln(cycles): standard deviation of its trees' predictions (ln
+        units, so 0.1 is about +-10%); None for the other baselines."""
+        if self.name != "rf" or self.target != "log":
+            return None
+        scaler, forest = self.pipeline[0], self.pipeline[-1]
+        scaled = scaler.transform(X)
+        return np.stack([tree.predict(scaled) for tree in forest.estimators_]).std(axis=0)
+
     def save(self, directory: Path) -> dict:
         joblib.dump(self.pipeline, directory / MODEL_FILE)
         return {"file": MODEL_FILE, "name": self.name, "target": self.target, "seed": self.seed}

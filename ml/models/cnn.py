@@ -22,7 +22,10 @@ CONV_PREFIX = "conv"
 
 def _keras():
     import keras
+    import tensorflow as tf
 
+    # Retracing warnings (one per new input shape: harmless here) would bury the progress.
+    tf.get_logger().setLevel("ERROR")
     return keras
 
 

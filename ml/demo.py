@@ -1,0 +1,125 @@
+"""cyclecast's main job (``make demo``): learn k-means' cycles over the Deffe cache space by
+incremental sampling, transfer the model to matmul with a few hundred new simulations,
+compare with a random forest on the same simulations, and answer for the whole space.
+
+    python -m ml.demo [--scale demo|paper] [--out runs/demo]
+
+Every simulation is real (qemu-riscv64 + cyclecast's cache plugin, driven by Dakota).
+Held-out MAPE is measured on the last 1,000 points of data/reference/KERNEL.tabular.dat.gz,
+which exploration never simulates. Writes OUT/summary.md and the plots beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import bundle as bundles
+from . import explore, predict
+from . import features as feature_sets
+from .data import read_table
+from .derived import add_derived
+from .errors import DataError
+from .metrics import mape
+from .models import make
+
+ROOT = Path(__file__).resolve().parents[1]
+SCALES = {  # (start, step, max) for the source kernel, then for the target kernel
+    "demo": ((200, 200, 1000), (100, 100, 400)),
+    "paper": ((560, 320, 3760), (560, 320, 3760)),  # the paper's Table 3 sample counts
+    "tiny": ((30, 20, 50), (20, 20, 40)),  # a smoke test of the whole path (tests/)
+}
+VERIFY_AT = {"matmul": "n=128"}  # a power of two: where conflict misses spike
+
+
+def held_out(kernel: str, out: Path) -> Path:
+    frame = read_table(ROOT / "data" / "reference" / f"{kernel}.tabular.dat.gz").frame
+    path = out / f"{kernel}_held_out.csv"
+    frame[frame["eval_id"] > 3000].to_csv(path, index=False)
+    return path
+
+
+def forest_at_same_samples(run: Path, spec: Path, test: Path, mode: str) -> float:
+    """Random forest on exactly the exploration's simulated points, scored on ``test``."""
+    features, spec_dict = feature_sets.load_spec_features(spec, mode)
+    frames = [read_table(d / "tabular.dat").frame
+              for d in sorted((run / "rounds").glob("[0-9][0-9]")) if d.is_dir()]
+    train, held = pd.concat(frames, ignore_index=True), read_table(test).frame
+    if feature_sets.needs_derived(features):
+        train, held = add_derived(train, spec_dict), add_derived(held, spec_dict)
+    X = features.matrix(train, str(run))
+    _, first = np.unique(X, axis=0, return_index=True)  # a repeated point counts once
+    model = make("rf", "log", seed=0)
+    model.fit(X[first], train["cycles"].to_numpy(float)[first], None, None)
+    return mape(held["cycles"].to_numpy(float), model.predict(features.matrix(held, str(test))))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ml.demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--scale", default="demo", choices=tuple(SCALES),
+                   help="demo: about 10 minutes on 2 cores; paper: the paper's sample counts")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"))
+    p.add_argument("--features", default=None, help="as in ml.train (default: its default)")
+    p.add_argument("--epochs", type=int, help="CNN: maximum epochs per round (default: "
+                   "ml.explore's)")
+    args = p.parse_args(argv)
+    started = time.monotonic()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (source_plan, target_plan) = SCALES[args.scale]
+    features = ["--features", args.features] if args.features else []
+    features += ["--epochs", str(args.epochs)] if args.epochs else []
+    lines = [f"# cyclecast demo ({args.scale} scale)", ""]
+    try:
+        runs = {}
+        for kernel, plan, extra in (("kmeans", source_plan, []),
+                                    ("matmul", target_plan,
+                                     ["--from", str(args.out / "kmeans" / "model")])):
+            print(f"== {kernel}: incremental sampling, start {plan[0]}, step {plan[1]}, "
+                  f"at most {plan[2]} simulations{' (transfer from k-means)' if extra else ''}",
+                  flush=True)
+            spec = ROOT / "dakota_inputs" / f"{kernel}.yaml"
+            test = held_out(kernel, args.out)
+            run = args.out / kernel
+            ex_args = explore.parse_args(
+                [str(spec), "--out", str(run), "--start", str(plan[0]), "--step", str(plan[1]),
+                 "--max", str(plan[2]), "--patience", "2", "--test", str(test), "--quiet",
+                 *features, *extra])
+            state = explore.Explorer(ex_args).run()
+            last = state["rounds"][-1]
+            rf = forest_at_same_samples(run, spec, test, ex_args.features)
+            runs[kernel] = (state, rf)
+            lines += [f"## {kernel}", "",
+                      f"- {last['simulated_total']} simulations in {len(state['rounds'])} rounds;"
+                      f" stopped: {state['stopped']}",
+                      f"- held-out MAPE (1,000 reference points): CNN "
+                      f"{last['test_mape_pct']:.2f}%, random forest on the same simulations "
+                      f"{rf:.2f}%", f"- learning curve: {run / 'learning_curve.png'}", ""]
+        print("== whole matmul space: best designs, Pareto front, verified by simulation",
+              flush=True)
+        answers_out = args.out / "matmul_space.parquet"
+        best = predict.run(predict.parse_args(
+            [str(args.out / "matmul" / "model"), "--spec",
+             str(ROOT / "dakota_inputs" / "matmul.yaml"), "--all", "--where", VERIFY_AT["matmul"],
+             "--top", "5", "--pareto", "--verify", "3", "--quiet", "--out", str(answers_out)]))
+        verified = best.dropna(subset=["simulated_cycles"])
+        lines += ["## matmul, n = 128: the 5 best of 46,656 cache designs (predicted)", "",
+                  "```", best.to_string(index=False), "```", "",
+                  f"Verified by simulation: {len(verified)} designs, prediction error "
+                  f"{np.abs(verified['error_pct']).mean():.2f}% on average.",
+                  f"Pareto front: {answers_out.with_name('matmul_space_pareto.png')}", ""]
+    except DataError as err:
+        print(f"ml.demo: {err}", file=sys.stderr)
+        return 2
+    minutes = (time.monotonic() - started) / 60
+    lines.append(f"Wall time: {minutes:.1f} minutes; versions: {bundles.versions()}")
+    (args.out / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""One exploration round = one Dakota study in ``OUT/rounds/NN/``: round 0 with the spec's
+own Dakota sampling (LHS or random, ``--start`` samples), later rounds with a Dakota list
+parameter study of the points cyclecast chose. A killed round resumes from Dakota's restart
+file and the driver's per-point memo, so a finished evaluation never runs twice."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from driver import records
+from driver.backends.base import SpecError
+from driver.study import exec_study, render_spec
+
+from .data import read_table
+from .errors import DataError
+
+POINTS = ".points.json"
+
+
+def round_dir(out: Path, number: int) -> Path:
+    return out / "rounds" / f"{number:02d}"
+
+
+def run_round(spec: dict, directory: Path, points: list[dict] | None, slurm: bool,
+              quiet: bool) -> pd.DataFrame:
+    """Simulate the round's points (or the spec's sampling when None); return its finished
+    evaluations (design parameters and responses, failed ones dropped)."""
+    if points is None:
+        spec = {**spec, "sampling": {**spec["sampling"], "refinement_samples": []}}
+    try:
+        spec = render_spec(spec, directory, points)
+        if slurm:
+            _run_under_slurm(spec, directory, quiet)
+        elif exec_study(directory, quiet=quiet, summary=False) != 0:
+            raise DataError(f"{directory}: the round's Dakota study failed (see "
+                            f"{directory / 'dakota.err'}); run ml.explore again to resume it")
+    except SpecError as err:
+        raise DataError(str(err)) from None
+    tabular = directory / "tabular.dat"
+    records.write_tabular(spec, directory, tabular)  # complete even if Dakota's was buffered
+    table = read_table(tabular, "cycles")
+    return table.frame
+
+
+def _run_under_slurm(spec: dict, directory: Path, quiet: bool) -> None:
+    """sbatch the round's job.sh (Dakota, one srun step per evaluation) and wait for it."""
+    from driver import slurm
+
+    active = slurm.active_job(directory)
+    job = active[0] if active else slurm.submit(directory, spec, "ml.explore round")
+    if not quiet:
+        print(f"  Slurm job {job}: {directory}", flush=True)
+    while slurm.job_state(job) in slurm.ACTIVE_STATES:
+        time.sleep(2)
+    done, _ = records.progress(directory)
+    wanted = spec["sampling"]["samples"]
+    if done < wanted:
+        raise DataError(f"{directory}: Slurm job {job} ended ({slurm.job_state(job)}) after "
+                        f"{done} of {wanted} evaluations; run ml.explore again to resume")
+
+
+def points_file(directory: Path) -> Path:
+    """The chosen points of a round, beside its run directory (rounds/NN.points.json)."""
+    return directory.with_name(directory.name + POINTS)
+
+
+def save_points(directory: Path, points: list[dict]) -> None:
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = points_file(directory).with_suffix(".tmp")
+    tmp.write_text(json.dumps(points))
+    tmp.replace(points_file(directory))
+
+
+def load_points(directory: Path) -> list[dict] | None:
+    try:
+        return json.loads(points_file(directory).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def simulator_runs(out: Path) -> int:
+    """Backend runs over all rounds (answers from the memo not counted)."""
+    directories = (d for d in (out / "rounds").glob("[0-9][0-9]") if d.is_dir())
+    return sum(len(records.simulator_runs(d)) for d in directories)
