@@ -84,3 +84,19 @@ def test_model_with_derived_features_refuses_input_without_them(small_kmeans, pr
     predicted = pd.read_csv(tmp_path / "p.csv")["predicted_cycles"]
     actual = read_table(small_kmeans).frame.head(5)["cycles"]
     assert (np.abs(predicted - actual) / actual).mean() < 0.25
+
+
+def test_gem5_study_gets_the_same_profile_features_without_gem5(profiles):
+    """The features come from the program under QEMU, whatever simulator labels the points:
+    a gem5 spec (gem5 absent here) gets exactly the embedded backend's."""
+    from ml.derived import add_derived
+    from ml.features import load_spec_features
+
+    _, gem5 = load_spec_features(ROOT / "dakota_inputs" / "gem5_matmul.yaml", "both")
+    _, qemu = load_spec_features(ROOT / "dakota_inputs" / "matmul.yaml", "both")
+    points = pd.DataFrame([{"l1d_size_kib": 4, "l1d_ways": 2, "l1i_size_kib": 8, "l1i_ways": 2,
+                            "l2_size_kib": 64, "l2_ways": 4, "line_bytes": 64, "n": 32},
+                           {"l1d_size_kib": 32, "l1d_ways": 8, "l1i_size_kib": 1, "l1i_ways": 1,
+                            "l2_size_kib": 1, "l2_ways": 2, "line_bytes": 16, "n": 48}])
+    pd.testing.assert_frame_equal(add_derived(points, gem5), add_derived(points, qemu))
+    assert len((profiles / "runs.log").read_text().splitlines()) == 2  # one per size, shared
