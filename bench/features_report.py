@@ -130,32 +130,20 @@ def savings(runs, kernels) -> list[str]:
 
 
 def plot(runs, kernels, sizes, path: Path) -> None:
-    import matplotlib
+    from plotting import finish, kernel_panels
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(kernels), figsize=(4 * len(kernels), 3.6), squeeze=False)
+    fig, panels = kernel_panels(len(kernels))
     styles = {"raw": ":", "derived": "--", "both": "-"}
-    for ax, k in zip(axes[0], kernels, strict=True):
-        for model in ("xgb", "cnn", "cnn-transfer"):
+    colours = {"xgb": "C0", "cnn": "C1", "cnn-transfer": "C2"}
+    for ax, k in zip(panels, kernels, strict=True):
+        for model in colours:
             for mode in MODES:
                 points = [(n, cell(runs, mode, k, n, model, "mape_pct")) for n in sizes]
                 points = [p for p in points if p[1] is not None]
                 if points:
                     ax.plot(*zip(*points, strict=True), styles[mode], marker="o",
-                            label=f"{model} {mode}", color={"xgb": "C0", "cnn": "C1",
-                                                            "cnn-transfer": "C2"}[model])
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(k)
-        ax.set_xlabel("simulated points")
-        ax.set_ylabel("test MAPE on cycles (%)")
-        ax.axhline(2, color="gray", linestyle=":")
-    axes[0][-1].legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+                            label=f"{model} {mode}", color=colours[model])
+    finish(fig, panels, kernels, path, target_pct=2, legend_size=6)
 
 
 def main() -> int:

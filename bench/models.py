@@ -349,28 +349,16 @@ def settings_mode(args) -> str:
 
 
 def plot(rows, kernels, sizes, models, path: Path) -> None:
-    import matplotlib
+    from plotting import finish, kernel_panels
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(kernels), figsize=(4 * len(kernels), 3.6), squeeze=False)
-    for ax, k in zip(axes[0], kernels, strict=True):
+    fig, panels = kernel_panels(len(kernels))
+    for ax, k in zip(panels, kernels, strict=True):
         for m in models:
             points = [(r["samples"], r["mape_pct"]) for r in rows
                       if r["kernel"] == k and r["model"] == m]
             if points:
                 ax.plot(*zip(*points, strict=True), marker="o", label=m)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(k)
-        ax.set_xlabel("simulated points")
-        ax.set_ylabel("test MAPE on cycles (%)")
-        ax.axhline(2, color="gray", linestyle=":")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish(fig, panels, kernels, path, target_pct=2)
 
 
 if __name__ == "__main__":

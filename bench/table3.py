@@ -251,28 +251,16 @@ def write(result: dict) -> None:
 
 
 def plot(result, path: Path, columns) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from plotting import finish, kernel_panels
 
     kernels = list(result["kernels"])
-    fig, axes = plt.subplots(1, len(kernels), figsize=(4 * len(kernels), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], kernels, strict=True):
+    fig, panels = kernel_panels(len(kernels))
+    for ax, name in zip(panels, kernels, strict=True):
         entry = result["kernels"][name]
         for key, label in columns:
             ax.plot([r["samples"] for r in entry[key]], [r["mape_pct"] for r in entry[key]],
                     marker="o", label=label)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.axhline(3, color="gray", linestyle=":")
-        ax.set_title(name)
-        ax.set_xlabel("simulated points")
-        ax.set_ylabel("held-out MAPE on cycles (%)")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish(fig, panels, kernels, path, target_pct=3, ylabel="held-out MAPE on cycles (%)")
 
 
 if __name__ == "__main__":
