@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
-MODES = ("raw", "derived", "both")
+# Feature modes, and "both_residual": both features, every model fitted as the correction
+# to the profile's estimate (bench/models.py --features both --target residual).
+MODES = ("raw", "derived", "both", "both_residual")
 MODELS = ("rf", "xgb", "cnn", "cnn-transfer")
 
 
@@ -133,7 +135,7 @@ def plot(runs, kernels, sizes, path: Path) -> None:
     from plotting import finish, kernel_panels
 
     fig, panels = kernel_panels(len(kernels))
-    styles = {"raw": ":", "derived": "--", "both": "-"}
+    styles = {"raw": ":", "derived": "--", "both": "-.", "both_residual": "-"}
     colours = {"xgb": "C0", "cnn": "C1", "cnn-transfer": "C2"}
     for ax, k in zip(panels, kernels, strict=True):
         for model in colours:

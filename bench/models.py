@@ -63,7 +63,7 @@ class Kernel:
         pool = pool[np.sort(first)]
         seen = {row.tobytes() for row in X[pool]}
         test = np.array([i for i in test if X[i].tobytes() not in seen])
-        self.X, self.cycles = X, cycles
+        self.X, self.cycles, self.names = X, cycles, list(self.features.names)
         self.pool = np.random.default_rng(seed).permutation(pool)
         self.test = test
         self.est_cycles = (2 ** frame["est_cycles"].to_numpy() if mode != "raw" else None)
@@ -82,6 +82,7 @@ class Kernel:
     def reorder(self, order) -> None:
         """Feature columns in another model's order (for transfer)."""
         self.X = self.X[:, order]
+        self.names = [self.names[i] for i in order]
         if self.X_unseen is not None:
             self.X_unseen = self.X_unseen[:, order]
 
@@ -121,31 +122,45 @@ def analytic_score(kernel: Kernel) -> dict:
     return out
 
 
-def cnn(args, seed):
-    return make("cnn", "log", seed, epochs=args.epochs, patience=args.patience,
-                batch_size=args.batch_size, learning_rate=args.learning_rate,
-                dropout=args.dropout, progress=False)
+def residual_column(args, kernel: Kernel) -> int | None:
+    """With --target residual: where the profile's estimate is among the model's columns."""
+    return kernel.names.index("est_cycles") if target_of(args) == "residual" else None
+
+
+def target_of(args) -> str:
+    return getattr(args, "target", "log")
+
+
+def cnn(args, seed, column=None):
+    return make("cnn", target_of(args), seed, residual_column=column, epochs=args.epochs,
+                patience=args.patience, batch_size=args.batch_size,
+                learning_rate=args.learning_rate, dropout=args.dropout, progress=False)
 
 
 def train_cnn(args, kernel: Kernel, train, val, seed, start_from=None):
+    """A CNN from scratch, or from ``start_from`` (a copy: conv layers frozen)."""
     import copy
 
+    column = residual_column(args, kernel)
     if start_from is None:
-        model = cnn(args, seed)
+        model = cnn(args, seed, column)
         history = model.fit(kernel.X[train], kernel.cycles[train], kernel.X[val],
                             kernel.cycles[val])
         return model, history
-    from ml.models.cnn import conv_layers
-
-    model = copy.copy(start_from)
     import keras
 
-    model.model = keras.models.clone_model(start_from.model)
-    model.model.set_weights(start_from.model.get_weights())
-    for layer in conv_layers(model.model):
+    from ml.models.cnn import conv_layers
+    from ml.models.residual import Residual
+
+    source = getattr(start_from, "inner", start_from)
+    network = copy.copy(source)
+    network.model = keras.models.clone_model(source.model)
+    network.model.set_weights(source.model.get_weights())
+    for layer in conv_layers(network.model):
         layer.trainable = False
-    model.epochs, model.patience, model.seed = args.epochs, args.patience, seed
-    model.compile()
+    network.epochs, network.patience, network.seed = args.epochs, args.patience, seed
+    network.compile()
+    model = network if column is None else Residual(network, column)
     history = model.fit(kernel.X[train], kernel.cycles[train], kernel.X[val], kernel.cycles[val])
     return model, history
 
@@ -185,6 +200,9 @@ def main() -> int:
                         help="model inputs (derived: workload-aware features, issue 5)")
     parser.add_argument("--models", default="cnn,cnn-transfer," + ",".join(BASELINES),
                         help="which models to train")
+    parser.add_argument("--target", default="log", choices=("log", "residual"),
+                        help="what every model fits: ln(cycles), or ln(cycles / est_cycles) "
+                        "(the correction to the profile's estimate; derived or both features)")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results",
                         help="folder for the result files (default bench/results)")
     parser.add_argument("--report-only", action="store_true",
@@ -195,7 +213,7 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     kernels = args.kernels.split(",")
     rows, extras = [], {}
-    suffix = "" if args.features == "raw" else f"_{args.features}"
+    suffix = result_suffix(args)
     if args.report_only:
         saved = json.loads((RESULTS / f"models{suffix}.json").read_text())
         args = argparse.Namespace(**saved["settings"])
@@ -231,7 +249,8 @@ def main() -> int:
                 model, history = train_cnn(args, kernel, train, val, args.seed, source)
                 entries.append(("cnn-transfer", model, history))
             for baseline in (b for b in BASELINES if b in wanted):
-                model = make(baseline, "log", args.seed)
+                model = make(baseline, target_of(args), args.seed,
+                             residual_column=residual_column(args, kernel))
                 start = time.monotonic()
                 model.fit(kernel.X[everything], kernel.cycles[everything], None, None)
                 entries.append((baseline, model, {"seconds": time.monotonic() - start}))
@@ -284,10 +303,13 @@ def write(args, rows, extras, kernels, sizes, command=None) -> None:
     result = {"command": command.strip(), "seed": args.seed, "versions": bundles.versions(),
               "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "rows": rows, **extras}
-    suffix = "" if settings_mode(args) == "raw" else f"_{settings_mode(args)}"
+    suffix = result_suffix(args)
     (RESULTS / f"models{suffix}.json").write_text(json.dumps(result, indent=1) + "\n")
     models = list(dict.fromkeys(r["model"] for r in rows))
-    lines = [f"# Surrogate models on the reference data ({settings_mode(args)} features)", "",
+    fitted = (", fitted as the correction to the profile's estimate"
+              if target_of(args) == "residual" else "")
+    lines = [f"# Surrogate models on the reference data ({settings_mode(args)} features{fitted})",
+             "",
              f"Command: `{result['command']}`; seed {args.seed}; test set: the last 1,000 "
              "evaluations of each kernel's random sample (points also in the pool removed); "
              "N = simulated points given to the model (the CNN fits 54/70 of them and "
@@ -342,6 +364,13 @@ METRICS = (("mape_pct", "MAPE on cycles (%)"),
            ("unseen_mape_pct", "MAPE on cycles at workload sizes never trained on (%)"),
            ("unseen_p90_pct", "90th-percentile error at workload sizes never trained on (%)"),
            ("ln_loss_pct", "ln-LOSS, the paper's metric (%)"))
+
+
+def result_suffix(args) -> str:
+    """models.json (raw), models_MODE.json, models_MODE_residual.json."""
+    mode = settings_mode(args)
+    suffix = "" if mode == "raw" else f"_{mode}"
+    return suffix + ("_residual" if target_of(args) == "residual" else "")
 
 
 def settings_mode(args) -> str:

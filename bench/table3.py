@@ -2,15 +2,18 @@
 LHS vs active sampling at equal budgets.
 
     .venv/bin/python bench/table3.py [--kernels matmul,nw,backprop]
-        [--counts 250,500,750,1000,1500,2000,2500] [--budgets 500,1000] [--seed 0]
+        [--counts 250,500,1000,2000] [--budgets 500,1000] [--seed 0]
 
 Rows: training sample counts (the paper's 560..3,760 scaled to the 3,000-point reference
-pools); columns, for matmul, Needleman-Wunsch and backprop: random forest; the CNN with
-transfer across samples (incremental: each count warm-starts from the previous count's
-model, the newly added points validate, as ml.explore does); the same with transfer across
-kernels (round 0 starts from a k-means CNN with frozen conv layers); the best model with
-workload-aware features (XGBoost or random forest on raw + derived features). Error: MAPE on
-cycles and the paper's ln-LOSS on the fixed 1,000-point held-out set of each kernel.
+pools and to two cores); columns, for matmul, Needleman-Wunsch and backprop: random
+forest; the CNN with transfer across samples (incremental: each count warm-starts from the
+previous count's model, the newly added points validate, as ml.explore does); the same
+with transfer across kernels (round 0 starts from a k-means CNN with frozen conv layers);
+the best model with workload-aware features (XGBoost or random forest on raw + derived
+features, on ln(cycles) or as the correction to the profile's estimate); and the CNN with
+both transfers on workload-aware features as that correction (source: a k-means CNN
+trained the same way). Error: MAPE on cycles and the paper's ln-LOSS on the fixed
+1,000-point held-out set of each kernel.
 
 The reference pool stands in for the simulator in these columns: a "simulation" reveals a
 pool point's recorded cycles (the same real simulations, made once). Sampling strategies at
@@ -54,11 +57,12 @@ def score(y, pred) -> dict:
     return {"mape_pct": mape(y, pred), "ln_loss_pct": ln_loss(y, pred)}
 
 
-def incremental_cnn(kernel, counts, seed, source=None) -> list[dict]:
+def incremental_cnn(kernel, counts, seed, source=None, settings=None) -> list[dict]:
     """CNN grown over ``counts`` (nested pool prefixes): each count's new points validate,
     the previous count's model is the start (transfer across samples)."""
     from ml.models.cnn import conv_layers
 
+    settings = settings or CNN_SETTINGS
     rows, model = [], None
     for r, n in enumerate(counts):
         chosen = kernel.pool[:n]
@@ -69,30 +73,35 @@ def incremental_cnn(kernel, counts, seed, source=None) -> list[dict]:
             train, val = chosen[:counts[r - 1]], chosen[counts[r - 1]:]
         start = time.monotonic()
         if model is None and source is not None:
-            model, _ = bench_models.train_cnn(CNN_SETTINGS, kernel, train, val, seed, source)
+            model, _ = bench_models.train_cnn(settings, kernel, train, val, seed, source)
         elif model is None:
-            model, _ = bench_models.train_cnn(CNN_SETTINGS, kernel, train, val, seed)
+            model, _ = bench_models.train_cnn(settings, kernel, train, val, seed)
         else:
-            model.compile()  # fresh optimiser; frozen layers stay frozen
+            getattr(model, "inner", model).compile()  # fresh optimiser; frozen stay frozen
             model.fit(kernel.X[train], kernel.cycles[train], kernel.X[val], kernel.cycles[val],
                       keep_scalers=True)
-        frozen = sum(not layer.trainable for layer in conv_layers(model.model))
+        frozen = sum(not layer.trainable
+                     for layer in conv_layers(getattr(model, "inner", model).model))
         rows.append({"samples": n, "seconds": time.monotonic() - start, "frozen_conv": frozen,
                      **score(kernel.cycles[kernel.test], model.predict(kernel.X[kernel.test]))})
-        print(f"  {kernel.name} cnn{'-transfer' if source else ''} {n}: "
+        print(f"  {kernel.name} cnn{'-transfer' if source else ''} "
+              f"({bench_models.target_of(settings)}) {n}: "
               f"MAPE {rows[-1]['mape_pct']:.2f}%", flush=True)
     return rows
 
 
 def best_derived(kernel_both, index, seed) -> dict:
-    """The better of XGBoost and random forest on raw + derived features."""
+    """The best of XGBoost and random forest, each on ln(cycles) and as the correction to
+    the profile's estimate, on raw + derived features."""
     results = []
+    column = kernel_both.names.index("est_cycles")
     for name in ("xgb", "rf"):
-        model = make(name, "log", seed)
-        model.fit(kernel_both.X[index], kernel_both.cycles[index], None, None)
-        t = kernel_both.test
-        results.append({"model": name, **score(kernel_both.cycles[t],
-                                               model.predict(kernel_both.X[t]))})
+        for target in ("log", "residual"):
+            model = make(name, target, seed, residual_column=column)
+            model.fit(kernel_both.X[index], kernel_both.cycles[index], None, None)
+            t = kernel_both.test
+            results.append({"model": model.label, **score(kernel_both.cycles[t],
+                                                          model.predict(kernel_both.X[t]))})
     return min(results, key=lambda r: r["mape_pct"])
 
 
@@ -130,11 +139,13 @@ def lhs_score(kernel_both, name: str, budget: int, seed: int, out: Path) -> dict
     X = kernel_both.features.matrix(frame, str(rundir))
     _, first = np.unique(X, axis=0, return_index=True)
     results = []
-    for model_name in ("xgb", "rf"):
-        model = make(model_name, "log", seed)
+    column = kernel_both.names.index("est_cycles")
+    for model_name, target in (("xgb", "log"), ("rf", "log"), ("xgb", "residual"),
+                               ("rf", "residual")):
+        model = make(model_name, target, seed, residual_column=column)
         model.fit(X[first], frame["cycles"].to_numpy(float)[first], None, None)
         t = kernel_both.test
-        results.append({"model": model_name, "simulation_seconds": seconds,
+        results.append({"model": model.label, "simulation_seconds": seconds,
                         "distinct_points": int(len(first)),
                         **score(kernel_both.cycles[t], model.predict(kernel_both.X[t]))})
     return min(results, key=lambda r: r["mape_pct"])
@@ -147,7 +158,7 @@ def first_reaching(rows, target=3.0):
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kernels", default="matmul,nw,backprop")
-    p.add_argument("--counts", default="250,500,750,1000,1500,2000,2500")
+    p.add_argument("--counts", default="250,500,1000,2000")
     p.add_argument("--budgets", default="500,1000", help="sampling-strategy budgets")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=CNN_SETTINGS.epochs, help="CNN: max epochs")
@@ -169,6 +180,11 @@ def main() -> int:
     source_kernel = bench_models.Kernel("kmeans", args.seed, "raw")
     train, val = source_kernel.training(len(source_kernel.pool))
     source, _ = bench_models.train_cnn(CNN_SETTINGS, source_kernel, train, val, args.seed)
+    print("source: k-means CNN, workload-aware features, residual target", flush=True)
+    aware = argparse.Namespace(**{**vars(CNN_SETTINGS), "target": "residual"})
+    aware_kernel = bench_models.Kernel("kmeans", args.seed, "both")
+    train, val = aware_kernel.training(len(aware_kernel.pool))
+    aware_source, _ = bench_models.train_cnn(aware, aware_kernel, train, val, args.seed)
     for name in args.kernels.split(","):
         raw = bench_models.Kernel(name, args.seed, "raw")
         _, order = align(source_kernel.features, raw.features, Path("kmeans"))
@@ -184,6 +200,12 @@ def main() -> int:
                                                                   args.seed)})
         entry["cnn_incremental"] = incremental_cnn(raw, counts, args.seed)
         entry["cnn_transfer"] = incremental_cnn(raw, counts, args.seed, source)
+        _, order = align(aware_kernel.features, both.features, Path("kmeans"))
+        both.reorder(order)
+        entry["cnn_incremental_aware"] = incremental_cnn(both, counts, args.seed,
+                                                         settings=aware)
+        entry["cnn_transfer_aware"] = incremental_cnn(both, counts, args.seed, aware_source,
+                                                      aware)
         entry["sampling"] = []
         for budget in budgets:
             random_pick = best_derived(both, both.pool[:budget], args.seed)
@@ -210,17 +232,27 @@ def write(result: dict) -> None:
              "(see the script's docstring); LHS points were simulated for this run.", "",
              "## Targets", ""]
     for name, entry in result["kernels"].items():
-        transfer = [r for r in entry["cnn_transfer"] if r["samples"] <= 1000]
-        best = min(transfer, key=lambda r: r["mape_pct"])
-        lines.append(f"- {name}: transfer across kernels at <= 1,000 samples: best "
-                     f"{best['mape_pct']:.2f}% at {best['samples']} (target <= 2%: "
-                     f"{'met' if best['mape_pct'] <= 2 else 'missed'}).")
+        for key, label in (("cnn_transfer", "raw features"),
+                           ("cnn_transfer_aware", "workload-aware, residual")):
+            transfer = [r for r in entry.get(key, []) if r["samples"] <= 1000]
+            if transfer:
+                best = min(transfer, key=lambda r: r["mape_pct"])
+                lines.append(f"- {name}: CNN transfer across kernels ({label}) at <= 1,000 "
+                             f"samples: best {best['mape_pct']:.2f}% at {best['samples']} "
+                             f"(target <= 2%: {'met' if best['mape_pct'] <= 2 else 'missed'}).")
         with_t, without = first_reaching(entry["cnn_transfer"]), \
             first_reaching(entry["cnn_incremental"])
+        aware_t = first_reaching(entry["cnn_transfer_aware"])
+        aware_s = first_reaching(entry["cnn_incremental_aware"])
+        aware_ratio = (f"{aware_s / aware_t:.1f}x" if aware_t and aware_s else
+                       "not measurable" if not aware_t else
+                       f"more than {counts[-1] / aware_t:.1f}x")
         ratio = (f"{without / with_t:.1f}x" if with_t and without else "not measurable")
         lines.append(f"  Samples to 3% MAPE: CNN with transfer {with_t or 'not reached'}, "
                      f"without {without or 'not reached'} (target >= 5x fewer: {ratio}); best "
-                     f"workload-aware model {first_reaching(entry['derived']) or 'not reached'}.")
+                     f"workload-aware model {first_reaching(entry['derived']) or 'not reached'}; "
+                     f"workload-aware CNN with transfer {aware_t or 'not reached'}, without "
+                     f"{aware_s or 'not reached'} (target >= 5x fewer: {aware_ratio}).")
         for s in entry["sampling"]:
             verdict = "met" if s["active"]["mape_pct"] < s["random"]["mape_pct"] else "missed"
             lines.append(f"  Budget {s['budget']}: random {s['random']['mape_pct']:.2f}%, "
@@ -229,13 +261,19 @@ def write(result: dict) -> None:
     lines.append("")
     columns = (("rf", "random forest"), ("cnn_incremental", "CNN, transfer across samples"),
                ("cnn_transfer", "CNN, transfer across samples and kernels"),
-               ("derived", "best with workload-aware features"))
+               ("derived", "best with workload-aware features"),
+               ("cnn_incremental_aware", "CNN, transfer across samples, workload-aware"),
+               ("cnn_transfer_aware", "CNN, transfer across samples and kernels, "
+                "workload-aware"))
     for name, entry in result["kernels"].items():
         lines += [f"## {name}", "", "| samples | " + " | ".join(c for _, c in columns) + " |",
                   "|---|" + "---|" * len(columns)]
         for i, n in enumerate(counts):
             cells = []
             for key, _ in columns:
+                if key not in entry:
+                    cells.append("—")
+                    continue
                 r = entry[key][i]
                 extra = f" {r['model']}" if "model" in r else ""
                 cells.append(f"{r['mape_pct']:.2f} ({r['ln_loss_pct']:.3f}){extra}")

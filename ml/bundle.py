@@ -76,6 +76,10 @@ def load(directory: str | Path) -> Bundle:
             from .models.baselines import Baseline
 
             model = Baseline.load(directory, meta["state"])
+        if meta.get("target") == "residual":
+            from .models.residual import Residual
+
+            model = Residual(model, meta["state"]["residual_column"])
     except Exception as err:  # noqa: BLE001 - any failure to read the file is one message
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise DataError(f"{directory / meta['state']['file']}: cannot load the model "

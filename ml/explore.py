@@ -35,14 +35,16 @@ from .data import read_table
 from .errors import DataError
 from .metrics import mape
 from .models import MODEL_NAMES, make
+from .models.residual import ESTIMATE, Residual
+from .train import resolve_target
 
 STATE = "state.json"
 CURVE = "learning_curve.csv"
 VAL_SHARE_ROUND0 = 16 / 70  # the paper's 54/16 train/validation ratio
 # What a resumed exploration must share with the first run (the stopping rules, --max,
 # --patience and --target-mape, may change: raise --max to explore further).
-RESUME_SETTINGS = ("spec", "start", "step", "strategy", "model", "features", "seed", "source",
-                   "freeze", "candidates")
+RESUME_SETTINGS = ("spec", "start", "step", "strategy", "model", "features", "target", "seed",
+                   "source", "freeze", "candidates")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,7 +65,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="active: size of the random candidate pool per round")
     p.add_argument("--model", default="cnn", choices=MODEL_NAMES, help="surrogate model")
     p.add_argument("--features", default=feature_sets.DEFAULT_MODE,
-                   choices=feature_sets.FEATURE_MODES, help="as in ml.train")
+                   choices=("auto",) + feature_sets.FEATURE_MODES, help="as in ml.train")
+    p.add_argument("--target", default="auto", choices=("auto", "log", "residual"),
+                   help="as in ml.train: auto = residual (the correction to the profile's "
+                   "estimate) with derived features, else log")
     p.add_argument("--from", dest="source", type=Path,
                    help="a CNN bundle of another kernel to start from (transfer across kernels)")
     p.add_argument("--freeze", default="conv", choices=("conv", "none"),
@@ -88,6 +93,7 @@ class Explorer:
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
+        args.features = feature_sets.resolve_mode(args.features, args.spec)
         self.features, self.spec = feature_sets.load_spec_features(args.spec, args.features,
                                                                    backend=True)
         self.names = [p["name"] for p in self.spec["parameters"]]
@@ -109,6 +115,10 @@ class Explorer:
             from .transfer import align
 
             _, self.order = align(self.source.features, self.features, args.source)
+        used = self.features.names if self.order is None else \
+            [self.features.names[i] for i in self.order]
+        self.target = resolve_target(args.target, self.features)
+        self.residual_column = used.index(ESTIMATE) if self.target == "residual" else None
         self.state = self._load_state()
         self.test = self._load_test() if args.test else None
 
@@ -201,13 +211,14 @@ class Explorer:
         return sum(entry["points"] for entry in self.state["rounds"])
 
     def model_for(self, number: int):
+        """(model to fit this round, keep its input scaling?)."""
         args = self.args
         if number > 0 and args.model == "cnn":
             previous = bundles.load(rounds.round_dir(self.out, number - 1) / "model").model
-            previous.epochs, previous.patience, previous.seed = args.epochs, args.epoch_patience, \
-                self.seed + number
-            previous.progress = not args.quiet
-            previous.compile()  # a fresh optimiser at the initial learning rate
+            network = getattr(previous, "inner", previous)  # a residual model's CNN
+            network.epochs, network.patience = args.epochs, args.epoch_patience
+            network.seed, network.progress = self.seed + number, not args.quiet
+            network.compile()  # a fresh optimiser at the initial learning rate
             return previous, True
         if number == 0 and self.source is not None:
             from .transfer import prepare_transfer
@@ -217,13 +228,16 @@ class Explorer:
                                     seed=self.seed, quiet=args.quiet, freeze=args.freeze,
                                     source=args.source)
             model, keep, _ = prepare_transfer(self.source, self.features, ns)
+            if self.target == "residual":
+                model = Residual(model, self.residual_column)
             return model, keep
         options = {}
         if args.model == "cnn":
             options = {"epochs": args.epochs, "patience": args.epoch_patience,
                        "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                        "dropout": args.dropout, "progress": not args.quiet}
-        return make(args.model, "log", self.seed + number, **options), False
+        return make(args.model, self.target, self.seed + number,
+                    residual_column=self.residual_column, **options), False
 
     def train(self, number: int, frame: pd.DataFrame) -> dict:
         X, cycles = self.matrix(frame, "simulated"), frame["cycles"].to_numpy(float)
@@ -263,7 +277,8 @@ class Explorer:
                                                self.features.source)
         bundles.save(rounds.round_dir(self.out, number) / "model", model, features,
                      {"tabular": str(self.out), "response": "cycles", "seed": self.seed + number,
-                      "feature_mode": self.args.features, "spec_hash": bundles.spec_hash(self.spec),
+                      "feature_mode": self.args.features, "target": self.target,
+                      "spec_hash": bundles.spec_hash(self.spec),
                       "samples": {"train": entry["train"], "val": entry["validation"]},
                       "exploration_round": number})
         return entry

@@ -18,8 +18,26 @@ from .errors import DataError
 
 ROLES = ("architecture", "workload", "derived", "unknown")
 FEATURE_MODES = ("raw", "derived", "both")
-# ml.train's and ml.explore's default, chosen from bench/results/features.md.
-DEFAULT_MODE = "raw"
+# ml.train's and ml.explore's default: both where the study's program can be profiled
+# (the best measured, bench/results/features.md), else raw.
+DEFAULT_MODE = "auto"
+PROGRAM_SETTINGS = ("program", "kernel", "source", "binary")
+
+
+def resolve_mode(requested: str, spec_path: Path | None) -> str:
+    """--features auto: both when a spec names a program to profile, raw otherwise."""
+    if requested != "auto":
+        return requested
+    if spec_path is None:
+        return "raw"
+    from driver.backends import SpecError
+    from driver.spec import load_spec
+
+    try:
+        settings = load_spec(spec_path, backend=False)["backend"].get("settings", {})
+    except SpecError as err:
+        raise DataError(str(err)) from None
+    return "both" if any(k in settings for k in PROGRAM_SETTINGS) else "raw"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,10 @@ from .data import read_table
 from .errors import DataError
 from .metrics import all_metrics
 from .models import BASELINES, MODEL_NAMES, make
+from .models.residual import ESTIMATE, Residual
 from .transfer import align, prepare_transfer
+
+TARGETS = ("log", "real", "residual")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,16 +39,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "transforms (default: the columns before the response in the header)")
     p.add_argument("--response", default="cycles", help="column to predict")
     p.add_argument("--features", default=feature_sets.DEFAULT_MODE,
-                   choices=feature_sets.FEATURE_MODES,
+                   choices=("auto",) + feature_sets.FEATURE_MODES,
                    help="raw: the spec's parameters; derived: workload-aware estimates from "
                    "one profiling run per workload point (sets, footprint ratios, estimated "
-                   "misses and cycles; needs --spec and the study's program); both")
+                   "misses and cycles; needs --spec and the study's program); both; auto: "
+                   "both with a --spec whose program can be profiled, else raw (both was the "
+                   "most accurate in bench/results/features.md)")
     p.add_argument("--model", default="cnn", choices=MODEL_NAMES + ("all",),
                    help="cnn: the Deffe 1-D CNN; llr: LARS-Lasso; svr; rf: random forest; knn; "
                    "dt: decision tree; xgb: XGBoost; all: every one (baselines on log and "
                    "real targets)")
-    p.add_argument("--target", default="log", choices=("log", "real"),
-                   help="what a baseline fits: ln(cycles) or cycles (the CNN always fits logs)")
+    p.add_argument("--target", default="auto", choices=("auto",) + TARGETS,
+                   help="what the model fits: log = ln(cycles); real = cycles (baselines "
+                   "only); residual = ln(cycles / est_cycles), the correction to the profile's "
+                   "own estimate (needs --features derived or both); auto = residual when "
+                   "the features have the estimate, else log")
     p.add_argument("--split", default="54/16/30",
                    help="train/validation/test percentages, seeded")
     p.add_argument("--test", type=Path, help="a fixed held-out test set (tabular or CSV); "
@@ -99,6 +107,7 @@ class Dataset:
     def __init__(self, args: argparse.Namespace):
         self.table = read_table(args.tabular, args.response)
         spec = None
+        args.features = feature_sets.resolve_mode(args.features, args.spec)
         if args.spec:
             self.features, spec = feature_sets.load_spec_features(args.spec, args.features)
         elif args.features != "raw":
@@ -210,6 +219,17 @@ def write_outputs(out: Path, model, data: Dataset, parts, history, features_used
     return report
 
 
+def resolve_target(requested: str, features: feature_sets.FeatureSet) -> str:
+    """The --target to use: auto means residual when the features carry the estimate."""
+    has_estimate = ESTIMATE in features.names
+    if requested == "auto":
+        return "residual" if has_estimate else "log"
+    if requested == "residual" and not has_estimate:
+        raise DataError("--target residual: the model needs the profile's estimate "
+                        f"({ESTIMATE}); use --features derived or both")
+    return requested
+
+
 def run(args: argparse.Namespace) -> dict:
     fractions = split_fractions(args.split)
     data = Dataset(args)
@@ -223,15 +243,15 @@ def run(args: argparse.Namespace) -> dict:
         if data.test is not None:
             data.test = (data.test[0][:, order],) + data.test[1:]
     parts = data.split(fractions, args.seed, args.train_size)
+    target = resolve_target(args.target, features_used)
+    residual_column = (features_used.names.index(ESTIMATE) if target == "residual" else None)
     names = list(MODEL_NAMES) if args.model == "all" else [args.model]
-    jobs = [(n, "log") for n in names]
-    if args.model == "all":
+    jobs = [(n, "log" if target == "real" and n == "cnn" else target) for n in names]
+    if args.model == "all" and target == "log":
         jobs += [(n, "real") for n in BASELINES]
-    elif args.model in BASELINES:
-        jobs = [(args.model, args.target)]
     out_root = args.out or Path(f"model_{args.model}")
     meta = {"tabular": str(args.tabular), "response": args.response, "seed": args.seed,
-            "feature_mode": args.features,
+            "feature_mode": args.features, "target": target,
             "split": args.split, "spec_hash": data.spec_hash,
             "samples": {"rows": len(data.table.frame) + data.table.failed,
                         "failed_dropped": data.table.failed,
@@ -243,17 +263,20 @@ def run(args: argparse.Namespace) -> dict:
     split_file = {k: v.tolist() for k, v in parts.items()}
     reports = {}
     for name, target in jobs:
-        out = out_root / (f"{name}" if target == "log" else f"{name}-real") \
+        out = out_root / (f"{name}-real" if target == "real" else name) \
             if len(jobs) > 1 else out_root
         start = time.monotonic()
         X_train, y_train = data.arrays(parts, "train")
         X_val, y_val = data.arrays(parts, "val")
         if source is not None:
             model, keep_scalers, transfer = prepare_transfer(source, data.features, args)
+            if target == "residual":
+                model = Residual(model, residual_column)
             history = model.fit(X_train, y_train, X_val, y_val, keep_scalers=keep_scalers)
             model_meta = {**meta, "transfer": transfer}
         else:
-            model = make(name, target, args.seed, **(cnn_options(args) if name == "cnn" else {}))
+            model = make(name, target, args.seed, residual_column=residual_column,
+                         **(cnn_options(args) if name == "cnn" else {}))
             history = model.fit(X_train, y_train, X_val, y_val)
             model_meta = dict(meta)
         history.setdefault("seconds", time.monotonic() - start)

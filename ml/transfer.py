@@ -57,7 +57,7 @@ def prepare_transfer(source, target: FeatureSet, args):
     """(model ready to fit, keep the source's input scaling?, transfer record)."""
     from .models.cnn import CNN, conv_layers
 
-    model = source.model
+    model = getattr(source.model, "inner", source.model)  # a residual CNN's network
     if not isinstance(model, CNN):
         raise DataError(f"--from {args.source}: not a CNN bundle ({source.meta.get('model')}); "
                         "transfer learning needs the CNN")

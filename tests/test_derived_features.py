@@ -100,3 +100,45 @@ def test_gem5_study_gets_the_same_profile_features_without_gem5(profiles):
                             "l2_size_kib": 1, "l2_ways": 2, "line_bytes": 16, "n": 48}])
     pd.testing.assert_frame_equal(add_derived(points, gem5), add_derived(points, qemu))
     assert len((profiles / "runs.log").read_text().splitlines()) == 2  # one per size, shared
+
+
+def test_default_features_and_residual_target(small_kmeans, profiles, tmp_path):
+    """With a spec whose program can be profiled, ml.train defaults to both feature sets and
+    fits the correction to the profile's estimate; without a spec, raw features and logs."""
+    from ml import bundle
+
+    out = tmp_path / "default"
+    proc = subprocess.run([PYTHON, "-m", "ml.train", str(small_kmeans), "--spec",
+                           str(KMEANS_SPEC), "--model", "rf", "--out", str(out), "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((out / "bundle.json").read_text())
+    assert (meta["feature_mode"], meta["target"], meta["model"]) == ("both", "residual",
+                                                                      "rf-residual")
+    loaded = bundle.load(out).model
+    frame = add_est(read_table(small_kmeans).frame)
+    X = bundle.load(out).features.matrix(frame, "t")
+    estimate = 2 ** frame["est_cycles"].to_numpy()
+    # The model is the estimate times a learned ratio.
+    assert np.allclose(loaded.predict(X), loaded.inner.predict(X) * estimate)
+    split = json.loads((out / "report.json").read_text())["metrics"]["test"]["mape_pct"]
+    assert split < 5  # the estimate alone is ~6% off on this slice; the correction helps
+
+    plain = tmp_path / "nospec"
+    proc = subprocess.run([PYTHON, "-m", "ml.train", str(small_kmeans), "--model", "rf",
+                           "--out", str(plain), "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((plain / "bundle.json").read_text())
+    assert (meta["feature_mode"], meta["target"]) == ("raw", "log")
+
+    bad = subprocess.run([PYTHON, "-m", "ml.train", str(small_kmeans), "--spec",
+                          str(KMEANS_SPEC), "--features", "raw", "--target", "residual",
+                          "--out", str(tmp_path / "bad")], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "--target residual: the model needs the profile's estimate (est_cycles)" in bad.stderr
+
+
+def add_est(frame):
+    from ml.derived import add_derived
+
+    return add_derived(frame, load_spec(KMEANS_SPEC))

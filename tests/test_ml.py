@@ -89,7 +89,7 @@ def test_metrics_golden_values():
 
 def train(tabular, out, *extra):
     proc = ml("ml.train", str(tabular), "--spec", str(KMEANS_SPEC), "--out", str(out),
-              "--quiet", *extra)
+              "--quiet", "--features", "raw", *extra)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((out / "report.json").read_text())
 
@@ -148,7 +148,7 @@ def test_transfer_freezes_exactly_the_conv_layers(cnn_bundle, as_matmul, tmp_pat
     out = tmp_path / "matmul_from_kmeans"
     proc = ml("ml.train", str(as_matmul), "--spec", str(MATMUL_SPEC), "--from", str(cnn_bundle),
               "--freeze", "conv", "--epochs", "5", "--patience", "5", "--out", str(out),
-              "--quiet")
+              "--quiet", "--features", "raw")
     assert proc.returncode == 0, proc.stderr[-3000:]
     source, target = bundle.load(cnn_bundle).model.model, bundle.load(out).model.model
     for a, b in zip(conv_layers(source), conv_layers(target), strict=True):
@@ -165,7 +165,8 @@ def test_transfer_freezes_exactly_the_conv_layers(cnn_bundle, as_matmul, tmp_pat
 
     warm = tmp_path / "warm"
     proc = ml("ml.train", str(as_matmul), "--spec", str(MATMUL_SPEC), "--from", str(cnn_bundle),
-              "--freeze", "none", "--epochs", "3", "--patience", "3", "--out", str(warm), "--quiet")
+              "--freeze", "none", "--epochs", "3", "--patience", "3", "--out", str(warm), "--quiet",
+              "--features", "raw")
     assert proc.returncode == 0, proc.stderr[-3000:]
     moved = bundle.load(warm).model.model
     assert not np.array_equal(conv_layers(source)[0].get_weights()[0],
@@ -235,7 +236,7 @@ def test_bundle_of_another_feature_set_is_refused(cnn_bundle, tmp_path):
                     "".join(f"{i} NO_ID {500 * (1 + i % 2)} {16 * (1 + i % 2)} {1000 + i}\n"
                             for i in range(1, 21)))
     proc = ml("ml.train", str(data), "--spec", str(spec), "--from", str(cnn_bundle),
-              "--out", str(tmp_path / "t"))
+              "--out", str(tmp_path / "t"), "--features", "raw")
     assert_one_line(proc, "architecture parameter 'l1d_size_kib' of the source model")
 
 

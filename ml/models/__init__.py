@@ -11,8 +11,14 @@ BASELINES = ("llr", "svr", "rf", "knn", "dt", "xgb")
 MODEL_NAMES = ("cnn",) + BASELINES
 
 
-def make(name: str, target: str, seed: int, **options) -> Surrogate:
-    """A new, untrained model. ``target``: log (fit ln cycles) or real (fit cycles)."""
+def make(name: str, target: str, seed: int, residual_column: int | None = None,
+         **options) -> Surrogate:
+    """A new, untrained model. ``target``: log (fit ln cycles), real (fit cycles) or
+    residual (fit ln(cycles / estimate), the estimate being log2 in X[:, residual_column])."""
+    if target == "residual":
+        from .residual import Residual
+
+        return Residual(make(name, "log", seed, **options), residual_column)
     if name == "cnn":
         from .cnn import CNN
 

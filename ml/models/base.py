@@ -14,11 +14,13 @@ import numpy as np
 
 class Surrogate:
     name: str = ""
-    target: str = "log"  # what the model fits: log = ln(cycles), real = cycles
+    # What the model fits: log = ln(cycles), real = cycles, residual = ln(cycles / the
+    # profile's estimate) (:mod:`ml.models.residual`).
+    target: str = "log"
 
     @property
     def label(self) -> str:
-        return self.name if self.target == "log" else f"{self.name}-real"
+        return self.name if self.target == "log" else f"{self.name}-{self.target}"
 
     def fit(self, X: np.ndarray, cycles: np.ndarray, X_val: np.ndarray,
             cycles_val: np.ndarray) -> dict:

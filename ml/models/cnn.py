@@ -107,8 +107,12 @@ class CNN(Surrogate):
     def fit(self, X, cycles, X_val, cycles_val, keep_scalers: bool = False) -> dict:
         keras = _keras()
         keras.utils.set_random_seed(self.seed)
-        if not keep_scalers or self.x_mean is None:
-            self.fit_scalers(X, cycles)
+        # keep_scalers keeps the input scaling (what conv layers learned depends on it);
+        # the target scaling always follows this data (it may be cycles or a ratio).
+        x_mean, x_std = self.x_mean, self.x_std
+        self.fit_scalers(X, cycles)
+        if keep_scalers and x_mean is not None:
+            self.x_mean, self.x_std = x_mean, x_std
         if self.model is None:
             self.model = build(X.shape[1], **self.architecture)
             self.compile()
