@@ -26,6 +26,7 @@ from .derived import add_derived
 from .errors import DataError
 from .metrics import mape
 from .models import make
+from .models.residual import ESTIMATE
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALES = {  # (start, step, max) for the source kernel, then for the target kernel
@@ -43,8 +44,9 @@ def held_out(kernel: str, out: Path) -> Path:
     return path
 
 
-def forest_at_same_samples(run: Path, spec: Path, test: Path, mode: str) -> float:
-    """Random forest on exactly the exploration's simulated points, scored on ``test``."""
+def forests_at_same_samples(run: Path, spec: Path, test: Path, mode: str) -> dict:
+    """Random forests on exactly the exploration's simulated points, scored on ``test``:
+    on ln(cycles), and (with the profile's estimate among the features) as its correction."""
     features, spec_dict = feature_sets.load_spec_features(spec, mode)
     frames = [read_table(d / "tabular.dat").frame
               for d in sorted((run / "rounds").glob("[0-9][0-9]")) if d.is_dir()]
@@ -53,9 +55,15 @@ def forest_at_same_samples(run: Path, spec: Path, test: Path, mode: str) -> floa
         train, held = add_derived(train, spec_dict), add_derived(held, spec_dict)
     X = features.matrix(train, str(run))
     _, first = np.unique(X, axis=0, return_index=True)  # a repeated point counts once
-    model = make("rf", "log", seed=0)
-    model.fit(X[first], train["cycles"].to_numpy(float)[first], None, None)
-    return mape(held["cycles"].to_numpy(float), model.predict(features.matrix(held, str(test))))
+    targets = ["log"] + (["residual"] if ESTIMATE in features.names else [])
+    scores = {}
+    for target in targets:
+        model = make("rf", target, seed=0, residual_column=(
+            features.names.index(ESTIMATE) if target == "residual" else None))
+        model.fit(X[first], train["cycles"].to_numpy(float)[first], None, None)
+        scores[target] = mape(held["cycles"].to_numpy(float),
+                              model.predict(features.matrix(held, str(test))))
+    return scores
 
 
 def main(argv=None) -> int:
@@ -74,7 +82,6 @@ def main(argv=None) -> int:
     features += ["--epochs", str(args.epochs)] if args.epochs else []
     lines = [f"# cyclecast demo ({args.scale} scale)", ""]
     try:
-        runs = {}
         for kernel, plan, extra in (("kmeans", source_plan, []),
                                     ("matmul", target_plan,
                                      ["--from", str(args.out / "kmeans" / "model")])):
@@ -88,16 +95,20 @@ def main(argv=None) -> int:
                 [str(spec), "--out", str(run), "--start", str(plan[0]), "--step", str(plan[1]),
                  "--max", str(plan[2]), "--patience", "2", "--test", str(test), "--quiet",
                  *features, *extra])
-            state = explore.Explorer(ex_args).run()
+            explorer = explore.Explorer(ex_args)
+            state = explorer.run()
             last = state["rounds"][-1]
-            rf = forest_at_same_samples(run, spec, test, ex_args.features)
-            runs[kernel] = (state, rf)
+            forests = forests_at_same_samples(run, spec, test, ex_args.features)
+            as_correction = (f" ({forests['residual']:.2f}% as the correction to the profile's"
+                             " estimate, like the CNN)" if "residual" in forests else "")
             lines += [f"## {kernel}", "",
                       f"- {last['simulated_total']} simulations in {len(state['rounds'])} rounds;"
                       f" stopped: {state['stopped']}",
                       f"- held-out MAPE (1,000 reference points): CNN "
                       f"{last['test_mape_pct']:.2f}%, random forest on the same simulations "
-                      f"{rf:.2f}%", f"- learning curve: {run / 'learning_curve.png'}", ""]
+                      f"{forests['log']:.2f}%{as_correction}",
+                      f"- features: {ex_args.features}; the CNN fits: {explorer.target}; "
+                      f"learning curve: {run / 'learning_curve.png'}", ""]
         print("== whole matmul space: best designs, Pareto front, verified by simulation",
               flush=True)
         answers_out = args.out / "matmul_space.parquet"

@@ -11,7 +11,8 @@ from .errors import DataError
 
 
 def _radix(spec: dict, names: list[str]):
-    values = {p["name"]: np.asarray(sorted(p["values"]), dtype=float) for p in spec["parameters"]}
+    # Integer-valued parameters stay integers (readable CSV, exact matches).
+    values = {p["name"]: np.asarray(sorted(p["values"])) for p in spec["parameters"]}
     sizes = np.array([len(values[n]) for n in names], dtype=np.int64)
     strides = np.cumprod(np.concatenate([[1], sizes[::-1][:-1]]))[::-1]
     return values, sizes, strides
@@ -23,7 +24,7 @@ def size(spec: dict) -> int:
 
 
 def decode(spec: dict, names: list[str], index: np.ndarray) -> pd.DataFrame:
-    """The points with these indices, one column per name (values as floats)."""
+    """The points with these indices, one column per name."""
     values, sizes, strides = _radix(spec, names)
     index = np.asarray(index, dtype=np.int64)
     return pd.DataFrame({n: values[n][(index // stride) % count]
