@@ -105,7 +105,7 @@ def savings(runs, kernels) -> list[str]:
     lines = ["## Profiling cost against the simulations it saves", "",
              "Profiling: one run per training workload size (bench/results/profiling_cost.md). "
              "Saved: the best raw-feature model at 2,000 samples against the fewest samples at "
-             "which a model with derived or both features is as accurate, times the mean "
+             "which a model with profile features (any mode) is as accurate, times the mean "
              "simulation time per point.", "",
              "| kernel | profiling s (all sizes) | best raw @2000 MAPE | same MAPE with profile "
              "features at N | simulations saved | simulation s saved |",
@@ -117,7 +117,7 @@ def savings(runs, kernels) -> list[str]:
             continue
         profiling = sum(r["profile_seconds"] for r in mine)
         per_point = sum(r["simulation_seconds"] for r in mine) / len(mine)
-        cheaper = sorted(r["samples"] for mode in ("derived", "both")
+        cheaper = sorted(r["samples"] for mode in MODES[1:]
                          for r in runs.get(mode, {}).get("rows", [])
                          if r["kernel"] == k and r["model"] in MODELS
                          and r["mape_pct"] <= raw[0])
@@ -163,7 +163,10 @@ def main() -> int:
     lines += ["", "Cells: test MAPE / 90th-percentile error on cycles (%), 1,000 held-out points "
               "per kernel; 'unseen sizes': 300 points at workload sizes never trained on.", ""]
     lines += targets(runs, kernels, sizes)
-    lines += [f"Default `ml.train --features`: **{chosen}** (lowest MAPE in {wins[chosen]} of "
+    flags = {"both_residual": "--features both --target residual"}.get(chosen,
+                                                                       f"--features {chosen}")
+    lines += [f"Default of `ml.train` / `ml.explore`: **{flags}** (lowest MAPE in "
+              f"{wins[chosen]} of "
               f"{sum(wins.values())} kernel x N x model cells; {wins})." if sum(wins.values())
               else "Default: not measured (a mode's run is missing).", ""]
     analytic = next((run.get("analytic") for run in runs.values() if run.get("analytic")), {})
