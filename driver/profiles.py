@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .backends.base import EvaluationFailed
 from .process import last_line, run_with_timeout
-from .workload import BUILD
+from .workload import BUILD, pinned_copy
 
 PLUGIN = BUILD / "plugins" / "libprofile.so"
 RUNS_LOG = "runs.log"  # one line per real profiling run (tests count them)
@@ -47,7 +47,7 @@ def profile(program: str | Path, args: list[str], qemu: str = "qemu-riscv64",
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=directory) as work_name:
         work = Path(work_name)
-        (work / "program").symlink_to(program.resolve())
+        (work / "program").symlink_to(pinned_copy(program))  # as the backend runs it
         out = work / "profile.json"
         # Same guest stack strings as the qemu_riscv backend: same addresses, same counts.
         started = time.perf_counter()

@@ -104,3 +104,26 @@ def program_arguments(settings: Mapping[str, Any], point: Mapping[str, Any]) -> 
     values = {k: int(v) if isinstance(v, float) and v.is_integer() else v
               for k, v in point.items()}
     return [template.format_map(values) for template in settings["args"]]
+
+
+def pinned_copy(program: str | Path) -> Path:
+    """The program, copied (once) to a path that is the same on every machine.
+
+    QEMU answers the guest's readlink("/proc/self/exe") with the program's real path, and
+    the C library's start-up copies it onto the heap: a longer checkout path moves heap
+    addresses and changes cache counts. So every run uses a content-addressed copy at
+    /tmp/cyclecast-UID/SHA/program (fixed length), whatever the checkout's location.
+    """
+    import hashlib
+    import shutil
+
+    data = Path(program).read_bytes()
+    target = Path(f"/tmp/cyclecast-{os.getuid():08d}") / hashlib.sha256(data).hexdigest()[:16] \
+        / "program"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"program.{os.getpid()}.tmp")
+        shutil.copyfile(program, tmp)
+        tmp.chmod(0o755)
+        os.replace(tmp, target)  # atomic: concurrent drivers see a whole file or none
+    return target

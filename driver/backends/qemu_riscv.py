@@ -106,16 +106,19 @@ class Backend(_Base):
         """The qemu command line, run with ``cwd=workdir`` and an empty environment.
 
         Guest addresses, hence cache counts, depend on the strings QEMU puts on the guest
-        stack (program path, argv[0], environment). So the program is reached through a
-        symlink with a fixed relative name and the environment is empty (and stdout is a
-        pipe, see run_with_timeout): the same design point gives the same counts in any
-        work directory, on any machine (tests/test_reference_data.py).
+        stack (argv[0], environment) and on the program's real path (the guest reads it
+        from /proc/self/exe). So the program is a copy at a fixed path
+        (workload.pinned_copy), reached through a symlink with a fixed relative name, the
+        environment is empty and stdout is a pipe (run_with_timeout): the same design point
+        gives the same counts in any work directory and checkout, on any machine
+        (tests/test_reference_data.py).
         """
         s = self.settings
         link = workdir / GUEST_PROGRAM
-        if not (link.is_symlink() and os.readlink(link) == s["program"]):
+        pinned = str(workload.pinned_copy(s["program"]))
+        if not (link.is_symlink() and os.readlink(link) == pinned):
             link.unlink(missing_ok=True)
-            link.symlink_to(s["program"])
+            link.symlink_to(pinned)
         return [s["qemu"], "-0", GUEST_PROGRAM,
                 "-plugin", plugin_arguments(point, s["cache"], workdir / STATS_FILE),
                 GUEST_PROGRAM, *workload.program_arguments(s, point)]
