@@ -28,10 +28,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CYCLECAST_PROFILES", BUILD / "profiles"))
 
 
+# Bumped when a profile of the same binary and arguments would come out different (2: the
+# program runs from its pinned path), so that no stale cached profile is reused.
+FORMAT = 2
+
+
 def _key(program: Path, args: list[str]) -> str:
     digest = hashlib.sha256(program.read_bytes()).hexdigest()[:16]
     safe = "_".join(a.replace("/", "-") for a in args) or "noargs"
-    return f"{program.name}-{digest}-{safe}"
+    return f"{program.name}-{digest}-v{FORMAT}-{safe}"
 
 
 def profile(program: str | Path, args: list[str], qemu: str = "qemu-riscv64",
