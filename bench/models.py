@@ -30,10 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from driver.families.cache.derived import add_derived  # noqa: E402
 from driver.spec import load_spec  # noqa: E402
 from ml import bundle as bundles  # noqa: E402
 from ml.data import read_table  # noqa: E402
-from ml.derived import add_derived  # noqa: E402
 from ml.features import load_spec_features  # noqa: E402
 from ml.metrics import ln_loss, mape  # noqa: E402
 from ml.models import BASELINES, make  # noqa: E402
@@ -52,7 +52,7 @@ class Kernel:
         self.name = name
         self.features, self.spec = load_spec_features(
             ROOT / "dakota_inputs" / f"{name}.yaml", mode)
-        frame = read_table(DATA / f"{name}.tabular.dat.gz").frame
+        frame = read_table(DATA / f"{name}.tabular.dat.gz", "cycles").frame
         if mode != "raw":
             frame = add_derived(frame, self.spec)
         X = self.features.matrix(frame, name)
@@ -71,7 +71,7 @@ class Kernel:
         unseen = DATA / f"{name}_unseen.tabular.dat.gz"
         self.X_unseen = self.cycles_unseen = self.est_cycles_unseen = None
         if unseen.exists():
-            frame = read_table(unseen).frame
+            frame = read_table(unseen, "cycles").frame
             if mode != "raw":
                 frame = add_derived(frame, load_spec(
                     ROOT / "dakota_inputs" / "reference" / f"{name}_unseen.yaml"))

@@ -57,7 +57,7 @@ def table(kernels) -> None:
     for kernel in kernels:
         rundir = ROOT / "runs" / "reference" / kernel
         spec = json.loads((rundir / "spec.resolved.json").read_text())
-        table = read_table(ROOT / "data" / "reference" / f"{kernel}.tabular.dat.gz")
+        table = read_table(ROOT / "data" / "reference" / f"{kernel}.tabular.dat.gz", "cycles")
         names = [p["name"] for p in spec["parameters"]]
         repeated = len(table.frame) - len(table.frame.drop_duplicates(subset=names))
         runs = records.simulator_runs(rundir)

@@ -38,10 +38,10 @@ sys.path.insert(0, str(BENCH.parent))
 
 import models as bench_models  # noqa: E402  (bench/models.py: Kernel, cnn, errors)
 
+from driver.families.cache.derived import add_derived  # noqa: E402
 from driver.study import exec_study, render_spec  # noqa: E402
 from ml import bundle as bundles  # noqa: E402
 from ml.data import read_table  # noqa: E402
-from ml.derived import add_derived  # noqa: E402
 from ml.metrics import ln_loss, mape  # noqa: E402
 from ml.models import make  # noqa: E402
 from ml.sampling import forest_spread  # noqa: E402
@@ -134,7 +134,7 @@ def lhs_score(kernel_both, name: str, budget: int, seed: int, out: Path) -> dict
     if exec_study(rundir, quiet=True, summary=False) != 0:
         raise SystemExit(f"LHS study {rundir} failed")
     seconds = time.monotonic() - start
-    frame = read_table(rundir / "tabular.dat").frame
+    frame = read_table(rundir / "tabular.dat", "cycles").frame
     frame = add_derived(frame, kernel_both.spec)
     X = kernel_both.features.matrix(frame, str(rundir))
     _, first = np.unique(X, axis=0, return_index=True)

@@ -46,12 +46,16 @@ def append_jsonl(path: Path, record: dict) -> None:
         os.close(fd)
 
 
-def design_point(evaluation: dakota_io.Evaluation, names: list[str], where: str) -> dict:
-    missing = [n for n in names if n not in evaluation.variables]
+_CAST = {"integer": int, "real": float, "categorical": str}
+
+
+def design_point(evaluation: dakota_io.Evaluation, types: dict[str, str], where: str) -> dict:
+    """The point's values by parameter name, as the spec types them (int, float, str)."""
+    missing = [n for n in types if n not in evaluation.variables]
     if missing:
         raise SpecError(f"{where}: evaluation {evaluation.eval_id} lacks parameters "
                         f"{', '.join(missing)}; the deck and the spec disagree")
-    return {n: evaluation.variables[n] for n in names}
+    return {n: _CAST[kind](evaluation.variables[n]) for n, kind in types.items()}
 
 
 def memo_file(rundir: Path, point: dict) -> Path:
@@ -139,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         spec_path = args.spec or find_spec(Path.cwd())
         spec = json.loads(spec_path.read_text())
         evaluations = dakota_io.read_parameters(args.params)
-        names = [p["name"] for p in spec["parameters"]]
-        points = [design_point(e, names, str(args.params)) for e in evaluations]
+        types = {p["name"]: p["type"] for p in spec["parameters"]}
+        points = [design_point(e, types, str(args.params)) for e in evaluations]
         backend = backend_class(spec["backend"]["name"])(
             spec["backend"]["settings"], timeout_s=spec["execution"]["timeout_s"])
     except (SpecError, dakota_io.ParametersFileError, OSError, ValueError) as err:

@@ -52,13 +52,18 @@ def write_tabular(spec: dict, rundir: Path, path: Path) -> int:
         record = latest[number]
         values = record.get("responses") or {}
         cells = [str(number), "NO_ID"]
-        cells += [repr(record["point"][n]) for n in names]
+        cells += [_cell(record["point"][n]) for n in names]
         cells += [repr(float(values[r])) if r in values else "nan" for r in responses]
         lines.append(" ".join(cells))
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(path)
     return len(latest)
+
+
+def _cell(value) -> str:
+    """A tabular cell as Dakota writes it: numbers exactly, words unquoted."""
+    return value if isinstance(value, str) else repr(value)
 
 
 def progress(rundir: Path) -> tuple[int, int]:

@@ -8,6 +8,7 @@ Every problem is a :class:`SpecError` whose message is one line:
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any
 
@@ -90,19 +91,70 @@ def _merge(base: dict, override: dict) -> dict:
     return merged
 
 
+def _type_parameter(p: dict[str, Any], where: str) -> None:
+    """Fill ``type`` and normalise ``values`` (int, float or str) of one parameter."""
+    values = p["values"]
+    words = [v for v in values if isinstance(v, str)]
+    if words and len(words) != len(values):
+        raise SpecError(f"{where}.values: mixes numbers and words ({values[0]!r}, "
+                        f"{words[0]!r}); a parameter is numeric or categorical")
+    for v in values:
+        if not words and not math.isfinite(v):
+            raise SpecError(f"{where}.values: {v} is not a finite number")
+    whole = not words and all(float(v).is_integer() for v in values)
+    kind = p.setdefault("type", "categorical" if words else "integer" if whole else "real")
+    if kind == "categorical" and not words:
+        raise SpecError(f"{where}.type: categorical values must be words such as "
+                        f"res2a_branch2b or kmeans; found {values[0]!r}")
+    if kind != "categorical" and words:
+        raise SpecError(f"{where}.type: {kind} values must be numbers; found {words[0]!r} "
+                        "(use type: categorical)")
+    if kind == "integer" and not whole:
+        fraction = next(v for v in values if not float(v).is_integer())
+        raise SpecError(f"{where}.values: type integer, but {fraction} is not a whole number "
+                        "(use type: real)")
+    # 16.0 -> 16: integer sets stay integer in the deck
+    p["values"] = [int(v) if kind == "integer" else float(v) if kind == "real" else v
+                   for v in values]
+    allowed = ("auto", "onehot", "ordinal") if kind == "categorical" else ("auto", "none", "log2")
+    if p["transform"] not in allowed:
+        raise SpecError(f"{where}.transform: {p['transform']!r} does not apply to a {kind} "
+                        f"parameter; allowed: {', '.join(allowed)}")
+    if p["transform"] == "log2" and min(p["values"]) <= 0:
+        raise SpecError(f"{where}.transform: log2 needs positive values; found "
+                        f"{min(p['values'])}")
+
+
+def _responses(spec: dict[str, Any], backend_cls, where: str) -> None:
+    """Fill ``responses`` (default: the backend's) and ``objective`` (default: the backend's
+    first objective among them, else the first response); check both."""
+    responses = spec.setdefault("responses", list(backend_cls.response_names))
+    for i, name in enumerate(responses):
+        if name not in backend_cls.response_names:
+            raise SpecError(f"{where}: responses[{i}]: {name!r} is not a response of backend "
+                            f"{backend_cls.name!r}; allowed: "
+                            f"{', '.join(backend_cls.response_names)}")
+    default = next((o for o in backend_cls.objectives if o in responses), responses[0])
+    objective = spec.setdefault("objective", default)
+    if objective not in responses:
+        raise SpecError(f"{where}: objective: {objective!r} is not among the study's responses; "
+                        f"allowed: {', '.join(responses)}")
+
+
 def load_spec(path: str | Path, backend: bool = True) -> dict[str, Any]:
     """Validated spec with defaults filled. ``spec['spec_path']`` is the absolute path.
 
     ``backend=False`` skips the backend's own checks (its settings, programs, simulator on
-    this machine): enough for tools that only need the parameters, such as ml/.
+    this machine): enough for tools that only need the parameters and responses, such as
+    ml/.
     """
     path = Path(path)
     where = str(path)
     spec = _read_yaml(path)
     validate(spec, SPEC, where)
 
-    for p in spec["parameters"]:  # 16.0 -> 16: integer sets stay integer in the deck
-        p["values"] = [int(v) if float(v).is_integer() else v for v in p["values"]]
+    for i, p in enumerate(spec["parameters"]):
+        _type_parameter(p, f"{where}: parameters[{i}]")
     names = [p["name"] for p in spec["parameters"]]
     for i, name in enumerate(names):
         if name in names[:i]:
@@ -113,22 +165,22 @@ def load_spec(path: str | Path, backend: bool = True) -> dict[str, Any]:
                         "'recover_nan' is allowed (Dakota aborts a batch study on a failure "
                         "it is asked to retry or abort on)")
     spec["spec_path"] = str(path.resolve())
-    if not backend:
-        return spec
     try:
         backend_cls = backend_class(spec["backend"]["name"])
     except SpecError as err:
         raise SpecError(f"{where}: backend.name: {err}") from None
+    _responses(spec, backend_cls, where)
+    if not backend:
+        return spec
     validate(spec["backend"]["settings"], backend_cls.settings_schema, where,
              ("backend", "settings"))
-
-    responses = spec.setdefault("responses", list(backend_cls.response_names))
-    for i, name in enumerate(responses):
-        if name not in backend_cls.response_names:
-            raise SpecError(f"{where}: responses[{i}]: {name!r} is not a response of backend "
-                            f"{backend_cls.name!r}; allowed: "
-                            f"{', '.join(backend_cls.response_names)}")
     backend_cls.resolve(spec, where, path.resolve().parent)
+    consumed = backend_cls.consumed_parameters(spec)
+    for i, name in enumerate(names):
+        if name not in consumed:
+            raise SpecError(f"{where}: parameters[{i}].name: backend {backend_cls.name!r} does "
+                            f"not consume a parameter {name!r}; allowed: "
+                            f"{', '.join(sorted(consumed))}")
     return spec
 
 

@@ -5,6 +5,10 @@ The backend's own ``settings`` are validated against the schema the backend decl
 """
 
 _NAME = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"}
+#: A categorical value: a word Dakota, shells and file names carry as is, and that never
+#: reads as a number (the driver must not mistake "128" for an integer).
+CATEGORY = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.+-]*$", "maxLength": 100}
+PARAMETER_TYPES = ("integer", "real", "categorical")
 
 PARAMETER = {
     "type": "object",
@@ -14,12 +18,17 @@ PARAMETER = {
         "name": _NAME,
         "unit": {"type": "string", "default": ""},
         "role": {"enum": ["architecture", "workload"]},
+        # Default: categorical when the values are strings, integer when they are whole
+        # numbers, else real. Categorical values go to Dakota as a string design set.
+        "type": {"enum": list(PARAMETER_TYPES)},
         "values": {"type": "array", "minItems": 1, "uniqueItems": True,
-                   "items": {"type": "number"}},
+                   "items": {"anyOf": [{"type": "number"}, CATEGORY]}},
         "description": {"type": "string", "default": ""},
-        # How surrogate models see this parameter: auto = log2 when every value is positive
-        # and they span a factor of 4 or more (sizes, counts), else as is.
-        "transform": {"enum": ["auto", "none", "log2"], "default": "auto"},
+        # How surrogate models see this parameter: auto = log2 for numbers when every value
+        # is positive and they span a factor of 4 or more (sizes, counts), else as is;
+        # onehot for categorical values (ordinal: the index in the sorted values).
+        "transform": {"enum": ["auto", "none", "log2", "onehot", "ordinal"],
+                      "default": "auto"},
     },
 }
 
@@ -61,8 +70,11 @@ SPEC = {
                 "settings": {"type": "object", "default": {}},
             },
         },
-        # Default: every response the backend produces, cycles first.
+        # Default: every response the backend produces, its default objective first.
         "responses": {"type": "array", "minItems": 1, "uniqueItems": True, "items": _NAME},
+        # What the study minimises and models predict by default: one of the responses
+        # (default: the backend's first objective).
+        "objective": _NAME,
         "sampling": {
             "type": "object",
             "additionalProperties": False,

@@ -60,12 +60,15 @@ def dakota_executable() -> str:
     return found
 
 
+DAKOTA_SETS = {"integer": "integer", "categorical": "string", "real": "real"}
+
+
 def variable_groups(spec: dict) -> list[tuple[str, list[dict]]]:
-    """Parameters split into Dakota's integer and real design sets, spec order kept."""
-    integer = [p for p in spec["parameters"]
-               if all(float(v).is_integer() for v in p["values"])]
-    real = [p for p in spec["parameters"] if p not in integer]
-    return [(kind, group) for kind, group in (("integer", integer), ("real", real)) if group]
+    """Parameters split into Dakota's integer, string and real design sets, in the order
+    Dakota itself keeps them (its tabular columns and list-study points follow it); spec
+    order within a set."""
+    return [(dakota, group) for kind, dakota in DAKOTA_SETS.items()
+            if (group := [p for p in spec["parameters"] if p["type"] == kind])]
 
 
 def _write(path: Path, text: str, executable: bool = False) -> None:

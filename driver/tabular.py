@@ -1,53 +1,115 @@
-"""Reading Dakota's annotated tabular output and summarising a finished study."""
+"""Reading tabular study data, the one reader every part of cyclecast uses, and
+summarising a finished study.
+
+Dakota writes annotated tabular files: a header ``%eval_id interface <variables>
+<responses>`` (custom-annotated files may omit leading columns), then whitespace-separated
+values; a failed evaluation shows as ``nan`` (or ``FAIL``). Plain CSV files with a header
+row are read too, and either may be gzipped (``.gz``). Cells become numbers where they read
+as one; words (the ``interface`` column, categorical parameters, ``FAIL``) stay strings.
+"""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
+FAILED_CELLS = ("nan", "NaN", "FAIL", "")
 
-def read_tabular(path: Path) -> tuple[list[str], list[dict[str, float | str]]]:
-    """(column names, rows) of a Dakota annotated tabular file.
 
-    The header line starts with ``%``; ``interface`` holds a string; every other column is
-    numeric (``nan`` for evaluations recovered from a failure).
-    """
-    lines = Path(path).read_text().splitlines()
-    if not lines or not lines[0].startswith("%"):
-        raise ValueError(f"{path}: not a Dakota annotated tabular file (no '%' header)")
-    columns = lines[0].lstrip("%").split()
+class TabularError(ValueError):
+    """The file is not tabular data cyclecast can read; the message is one line."""
+
+
+def _open(path: Path):
+    if path.suffix == ".gz":  # committed reference data is gzipped
+        import gzip
+
+        return gzip.open(path, "rt", encoding="utf-8", errors="strict")
+    return open(path, encoding="utf-8", errors="strict")
+
+
+def cell(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _is_number(text: str) -> bool:
+    return isinstance(cell(text), float)
+
+
+def read_tabular(path: str | Path) -> tuple[list[str], list[dict[str, float | str]]]:
+    """(column names, rows) of a tabular file, every row as it is (failed ones included)."""
+    path = Path(path)
+    try:
+        with _open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as err:
+        raise TabularError(f"{path}: cannot read: {err.strerror or err}") from None
+    except (UnicodeDecodeError, EOFError) as err:
+        raise TabularError(f"{path}: not text tabular data ({type(err).__name__})") from None
+    if not lines or not lines[0].strip():
+        raise TabularError(f"{path}: empty file; expected Dakota tabular data or CSV with a "
+                           "header")
+    first = lines[0]
+    if first.startswith("%"):
+        columns, split = first[1:].split(), str.split
+    elif "," in first:
+        import csv
+
+        columns = [c.strip() for c in next(csv.reader([first]))]
+
+        def split(line):
+            return [c.strip() for c in next(csv.reader([line]))]
+    else:
+        if all(_is_number(t) for t in first.split()):
+            raise TabularError(f"{path}: no header line; write Dakota tabular data as "
+                               "annotated (header starting with %) or use CSV with a header")
+        columns, split = first.split(), str.split
     rows = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
-        cells = line.split()
+        cells = split(line)
         if len(cells) != len(columns):
-            raise ValueError(f"{path}: line {number}: {len(cells)} values for "
-                             f"{len(columns)} columns")
-        rows.append({c: (v if c == "interface" else float(v))
+            raise TabularError(f"{path}: line {number}: {len(cells)} values for "
+                               f"{len(columns)} columns")
+        rows.append({c: (v if c == "interface" else cell(v))
                      for c, v in zip(columns, cells, strict=True)})
     return columns, rows
 
 
+def _label(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def summary(spec: dict, rows: list[dict]) -> str:
-    """Human summary: rows, failures, cycle range, and the fastest design found for each
-    workload (comparing designs only makes sense at equal workload)."""
+    """Human summary: rows, failures, the objective's range, and the best design found for
+    each workload (comparing designs only makes sense at equal workload)."""
+    objective = spec["objective"]
     arch = [p["name"] for p in spec["parameters"] if p["role"] == "architecture"]
     work = [p["name"] for p in spec["parameters"] if p["role"] == "workload"]
-    ok = [r for r in rows if not math.isnan(r.get("cycles", math.nan))]
-    lines = [f"study {spec['study']}: {len(rows)} evaluations, {len(rows) - len(ok)} failed"]
-    if not ok:
+
+    def ok(row) -> bool:
+        value = row.get(objective)
+        return isinstance(value, float) and not math.isnan(value)
+
+    good = [r for r in rows if ok(r)]
+    lines = [f"study {spec['study']}: {len(rows)} evaluations, {len(rows) - len(good)} failed"]
+    if not good:
         return "\n".join(lines)
-    lines.append(f"cycles: {min(r['cycles'] for r in ok):,.0f} .. "
-                 f"{max(r['cycles'] for r in ok):,.0f}")
+    lines.append(f"{objective}: {min(r[objective] for r in good):,.0f} .. "
+                 f"{max(r[objective] for r in good):,.0f}")
     best: dict[tuple, dict] = {}
-    for row in ok:
+    for row in good:
         key = tuple(row[n] for n in work)
-        if key not in best or row["cycles"] < best[key]["cycles"]:
+        if key not in best or row[objective] < best[key][objective]:
             best[key] = row
-    lines.append("fastest design found per workload:")
-    for key in sorted(best):
+    lines.append(f"best design found per workload (lowest {objective}):")
+    for key in sorted(best, key=lambda k: [(type(v).__name__, v) for v in k]):
         row = best[key]
-        label = ", ".join(f"{n}={v:g}" for n, v in zip(work, key, strict=True)) or "all"
-        design = ", ".join(f"{n}={row[n]:g}" for n in arch)
-        lines.append(f"  {label}: {row['cycles']:,.0f} cycles (eval {row['eval_id']:g}) {design}")
+        label = ", ".join(f"{n}={_label(v)}" for n, v in zip(work, key, strict=True)) or "all"
+        design = ", ".join(f"{n}={_label(row[n])}" for n in arch)
+        lines.append(f"  {label}: {row[objective]:,.0f} {objective} (eval "
+                     f"{_label(row['eval_id'])}) {design}")
     return "\n".join(lines)

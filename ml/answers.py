@@ -1,5 +1,9 @@
-"""Answers over whole-space predictions: total cache size of each design, the Pareto front
-of predicted cycles against it, and re-simulating chosen designs to check the model."""
+"""Answers over whole-space predictions: the Pareto front of the predicted objective
+against a cost axis, the best design within each budget, the knee of the front, and
+re-evaluating chosen designs with the study's backend to check the model.
+
+Cost axes (what a design costs to build: cache capacity, area, PE count) come from the
+study's design-space family; lower cost and lower objective are both better."""
 from __future__ import annotations
 
 import tempfile
@@ -9,27 +13,14 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-
-SIZE_FIELDS = ("l1d_size_kib", "l1i_size_kib", "l2_size_kib")
-
-
-def total_cache_kib(frame: pd.DataFrame, spec: dict) -> np.ndarray | None:
-    """L1D + L1I + L2 capacity (KiB) per row; None when the spec sweeps no cache size."""
-    from driver.cache_geometry import CACHE_FIELDS
-
-    if not any(name in frame.columns for name in SIZE_FIELDS):
-        return None
-    fixed = spec["backend"]["settings"].get("cache", {})
-    total = np.zeros(len(frame))
-    for name in SIZE_FIELDS:
-        total += (frame[name].to_numpy(dtype=float) if name in frame.columns
-                  else float(fixed.get(name, CACHE_FIELDS[name])))
-    return total
+from .space import python_value
 
 
 def pareto_front(frame: pd.DataFrame, cost: str, value: str, groups: list[str]) -> pd.DataFrame:
     """Rows not dominated in (``cost``, ``value``), both lower-is-better, per group; for a
-    tie the first row is kept. Combining fronts of parts gives the front of the whole."""
+    tie the first row is kept. Combining fronts of parts gives the front of the whole.
+    Read as a table, the front is the best design within each budget: the row with the
+    largest cost <= B is the best design costing at most B."""
     def front(part: pd.DataFrame) -> pd.DataFrame:
         part = part.sort_values([cost, value], kind="stable")
         best_before = np.minimum.accumulate(part[value].to_numpy())
@@ -43,11 +34,47 @@ def pareto_front(frame: pd.DataFrame, cost: str, value: str, groups: list[str]) 
                      ignore_index=True)
 
 
-def verify(spec: dict, designs: pd.DataFrame, names: list[str], workdir: Path | None = None,
-           timeout_s: float | None = None) -> pd.DataFrame:
-    """Simulate ``designs`` with the spec's backend: ``simulated_cycles`` and the model's
-    ``error_pct`` ((predicted - simulated) / simulated x 100) added; a failed simulation
-    gives nan and its reason."""
+def knee(front: pd.DataFrame, cost: str, value: str, groups: list[str]) -> pd.DataFrame:
+    """Per group, the front's knee: the design farthest from the straight line joining the
+    cheapest and the fastest design, with both axes log-scaled and normalised to [0, 1]
+    (where paying more stops buying much). A front of one or two designs: its cheapest."""
+    def one(part: pd.DataFrame) -> pd.DataFrame:
+        part = part.sort_values(cost, kind="stable")
+        if len(part) < 3:
+            return part.head(1)
+        x = np.log(np.maximum(part[cost].to_numpy(dtype=float), 1e-300))
+        y = np.log(np.maximum(part[value].to_numpy(dtype=float), 1e-300))
+        x = (x - x.min()) / ((x.max() - x.min()) or 1.0)
+        y = (y - y.min()) / ((y.max() - y.min()) or 1.0)
+        # Distance to the chord from (0, y[0]) to (1, y[-1]) (x runs 0 -> 1).
+        distance = np.abs((y[-1] - y[0]) * x - (y - y[0])) / np.hypot(1.0, y[-1] - y[0])
+        return part.iloc[[int(np.argmax(distance))]]
+
+    parts = [one(part) for _, part in front.groupby(groups, sort=True)] if groups else \
+        [one(front)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def budget_levels(front: pd.DataFrame, cost: str, groups: list[str],
+                  levels: int = 8) -> pd.DataFrame:
+    """At most ``levels`` rows of each group's front, spread evenly over its cost range in
+    log scale (always the cheapest and the fastest): a readable budget table."""
+    def one(part: pd.DataFrame) -> pd.DataFrame:
+        part = part.sort_values(cost, kind="stable")
+        if len(part) <= levels:
+            return part
+        position = np.linspace(0, len(part) - 1, levels).round().astype(int)
+        return part.iloc[np.unique(position)]
+
+    parts = [one(p) for _, p in front.groupby(groups, sort=True)] if groups else [one(front)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def verify(spec: dict, designs: pd.DataFrame, names: list[str], objective: str,
+           workdir: Path | None = None, timeout_s: float | None = None) -> pd.DataFrame:
+    """Evaluate ``designs`` with the spec's backend: ``simulated_<objective>`` and the
+    model's ``error_pct`` ((predicted - evaluated) / evaluated x 100) added; a failed
+    evaluation gives nan and its reason."""
     from driver.backends import backend_class
     from driver.backends.base import EvaluationFailed
 
@@ -58,28 +85,34 @@ def verify(spec: dict, designs: pd.DataFrame, names: list[str], workdir: Path | 
     backend = cls(spec["backend"]["settings"],
                   timeout_s=timeout_s or spec["execution"]["timeout_s"])
     out = designs.copy()
-    simulated, failures = [], []
+    evaluated, failures = [], []
     with tempfile.TemporaryDirectory(dir=workdir) as root:
         for number, row in enumerate(designs[names].to_dict("records")):
-            point = {n: (int(v) if float(v).is_integer() else float(v)) for n, v in row.items()}
+            point = {n: python_value(v) for n, v in row.items()}
             work = Path(root) / str(number)
             work.mkdir()
             try:
-                simulated.append(backend.evaluate(point, work)["cycles"])
+                evaluated.append(backend.evaluate(point, work)[objective])
                 failures.append("")
             except EvaluationFailed as err:
-                simulated.append(np.nan)
+                evaluated.append(np.nan)
                 failures.append(f"{err.kind}: {err.reason}")
-    out["simulated_cycles"] = simulated
-    out["error_pct"] = (out["predicted_cycles"] - out["simulated_cycles"]) \
-        / out["simulated_cycles"] * 100
+    column = f"simulated_{objective}"
+    out[column] = evaluated
+    out["error_pct"] = (out[f"predicted_{objective}"] - out[column]) / out[column] * 100
     if any(failures):
         out["failure"] = failures
     return out
 
 
-def pareto_plot(front: pd.DataFrame, cost: str, groups: list[str], path: Path,
-                title: str) -> None:
+def _label(groups: list[str], key) -> str:
+    values = key if isinstance(key, tuple) else (key,)
+    return ", ".join(f"{g}={v:g}" if isinstance(v, (int, float, np.number)) else f"{g}={v}"
+                     for g, v in zip(groups, values, strict=True))
+
+
+def pareto_plot(front: pd.DataFrame, cost: str, unit: str, value: str, groups: list[str],
+                path: Path, title: str, knees: pd.DataFrame | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -88,13 +121,15 @@ def pareto_plot(front: pd.DataFrame, cost: str, groups: list[str], path: Path,
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     parts = front.groupby(groups, sort=True) if groups else [("all", front)]
     for key, part in parts:
-        label = ", ".join(f"{g}={v:g}" for g, v in zip(groups, np.atleast_1d(key),
-                                                       strict=True)) if groups else key
-        ax.step(part[cost], part["predicted_cycles"], where="post", marker=".", label=label)
+        ax.step(part[cost], part[value], where="post", marker=".",
+                label=_label(groups, key) if groups else key)
+    if knees is not None and len(knees):
+        ax.scatter(knees[cost], knees[value], marker="o", s=60, facecolors="none",
+                   edgecolors="black", label="knee", zorder=3)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("total cache (KiB)" if cost == "total_cache_kib" else cost)
-    ax.set_ylabel("predicted cycles")
+    ax.set_xlabel(f"{cost} ({unit})" if unit else cost)
+    ax.set_ylabel(value.replace("_", " "))
     ax.set_title(title)
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()

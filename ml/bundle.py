@@ -1,6 +1,7 @@
 """A trained model on disk: the model's own file(s) plus ``bundle.json`` with everything
-needed to use it again: feature order, roles and transforms, target transform, scalers,
-the spec hash, seed and library versions."""
+needed to use it again: feature order, roles and transforms, task (regression or
+classification), target transform, scalers, the spec hash, seed and library versions.
+Which class reads the files is the model registry's business (:func:`ml.models.load`)."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import models
 from .errors import DataError
 from .features import FeatureSet
 
@@ -30,13 +32,13 @@ def versions() -> dict[str, str]:
 
 
 def spec_hash(spec: dict | None) -> str | None:
-    """Hash of the spec's parameters (names, roles, values, transforms): what a model's
-    features mean. None when features came from a tabular header."""
+    """Hash of the spec's parameters (names, types, roles, values, transforms): what a
+    model's features mean. None when features came from a tabular header."""
     if spec is None:
         return None
     import hashlib
 
-    keep = [{k: p.get(k) for k in ("name", "role", "values", "transform")}
+    keep = [{k: p.get(k) for k in ("name", "type", "role", "values", "transform")}
             for p in spec["parameters"]]
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -52,7 +54,8 @@ def save(directory: Path, model, features: FeatureSet, meta: dict) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     state = model.save(directory)
     info = {"model": model.label, "family": model.name, "target": model.target,
-            "state": state, "features": features.to_json(), "feature_source": features.source,
+            "task": model.task, "state": state, "features": features.to_json(),
+            "feature_source": features.source,
             "feature_digest": features.digest(), "versions": versions(), **meta}
     (directory / BUNDLE).write_text(json.dumps(info, indent=1) + "\n")
 
@@ -66,22 +69,18 @@ def load(directory: str | Path) -> Bundle:
                         "`python -m ml.train`") from None
     except ValueError as err:
         raise DataError(f"{directory / BUNDLE}: corrupt bundle description: {err}") from None
-    family = meta.get("family")
+    state = meta.get("state") if isinstance(meta, dict) else None
+    file = state.get("file") if isinstance(state, dict) else None
+    where = directory / file if isinstance(file, str) else directory / BUNDLE
     try:
-        if family == "cnn":
-            from .models.cnn import CNN
-
-            model = CNN.load(directory, meta["state"])
-        else:
-            from .models.baselines import Baseline
-
-            model = Baseline.load(directory, meta["state"])
-        if meta.get("target") == "residual":
-            from .models.residual import Residual
-
-            model = Residual(model, meta["state"]["residual_column"])
+        model = models.load(directory, state)
     except Exception as err:  # noqa: BLE001 - any failure to read the file is one message
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise DataError(f"{directory / meta['state']['file']}: cannot load the model "
+        raise DataError(f"{where}: cannot load the model "
                         f"(corrupt or from another version): {first}") from None
-    return Bundle(model, FeatureSet.from_json(meta["features"], meta["feature_source"]), meta)
+    try:
+        features = FeatureSet.from_json(meta["features"], meta["feature_source"])
+    except (KeyError, TypeError) as err:
+        raise DataError(f"{directory / BUNDLE}: corrupt bundle description: no valid "
+                        f"features ({type(err).__name__}: {err})") from None
+    return Bundle(model, features, meta)

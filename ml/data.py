@@ -1,9 +1,9 @@
-"""Reading study results for training: Dakota tabular files and plain CSV.
+"""Study results for training: the rows of a tabular file (Dakota's, or CSV) as a frame.
 
-Dakota writes ``%eval_id interface <variables> <responses>`` (annotated) or any subset of
-those leading columns (custom-annotated); values are separated by whitespace, a failed
-evaluation shows as ``nan`` (or ``FAIL``). Plain CSV files have a header row. Rows whose
-response is missing or not a number are dropped and counted.
+The file is read by the one tabular reader (:func:`driver.tabular.read_tabular`); columns
+whose cells all read as numbers (or as a failure: ``nan``, ``FAIL``, empty) become
+numeric, the others (categorical parameters) stay strings. Rows whose response is missing
+or not a number are dropped and counted.
 """
 from __future__ import annotations
 
@@ -31,61 +31,40 @@ class Table:
         return [c for c in self.frame.columns if c not in LEADING]
 
 
-def _open(path: Path):
-    if path.suffix == ".gz":  # committed reference data is gzipped
-        import gzip
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """Every row of a tabular file (failed ones too), numeric columns as numbers."""
+    from driver.tabular import FAILED_CELLS, TabularError, read_tabular
 
-        return gzip.open(path, "rt")
-    return open(path)
-
-
-def _read(path: Path) -> pd.DataFrame:
+    path = Path(path)
     try:
-        with _open(path) as f:
-            first = f.readline()
-    except OSError as err:
-        raise DataError(f"{path}: cannot read: {err.strerror}") from None
-    if not first.strip():
-        raise DataError(f"{path}: empty file; expected Dakota tabular data or CSV with a header")
-    if first.startswith("%"):  # Dakota annotated / custom-annotated
-        names = first[1:].split()
-        frame = pd.read_csv(path, sep=r"\s+", skiprows=1, header=None, names=names,
-                            dtype=str)
-    elif "," in first:
-        frame = pd.read_csv(path, dtype=str)
-    else:
-        tokens = first.split()
-        if all(_is_number(t) for t in tokens):
-            raise DataError(f"{path}: no header line; write Dakota tabular data as annotated "
-                            "(header starting with %) or use CSV with a header")
-        frame = pd.read_csv(path, sep=r"\s+", dtype=str)
-    frame.columns = [str(c).strip() for c in frame.columns]
+        columns, rows = read_tabular(path)
+    except TabularError as err:
+        raise DataError(str(err)) from None
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in columns:
+        if column == "interface":
+            continue
+        values = frame[column]
+        words = values.map(lambda v: isinstance(v, str) and v not in FAILED_CELLS)
+        if not words.any():
+            frame[column] = pd.to_numeric(values, errors="coerce")
     return frame
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
-
-
-def read_table(path: str | Path, response: str = "cycles") -> Table:
-    """The finished evaluations of ``path``; numeric columns converted, failures dropped."""
+def read_table(path: str | Path, response: str) -> Table:
+    """The finished evaluations of ``path``: rows whose ``response`` is a finite number."""
     path = Path(path)
-    frame = _read(path)
+    frame = read_frame(path)
     if response not in frame.columns:
         allowed = ", ".join(c for c in frame.columns if c not in LEADING) or "none"
         raise DataError(f"{path}: no response column {response!r}; columns: {allowed}")
     if frame.empty:
         raise DataError(f"{path}: no rows; the study has no finished evaluation yet")
-    for column in frame.columns:
-        if column != "interface":
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    ok = np.isfinite(frame[response].to_numpy(dtype=float))
+    values = pd.to_numeric(frame[response], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(values)
     failed = int((~ok).sum())
     frame = frame[ok].reset_index(drop=True)
+    frame[response] = values[ok]
     if frame.empty:
         raise DataError(f"{path}: all {failed} rows failed ({response} is nan/FAIL); "
                         "nothing to train on")

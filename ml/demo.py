@@ -22,11 +22,9 @@ from . import bundle as bundles
 from . import explore, predict
 from . import features as feature_sets
 from .data import read_table
-from .derived import add_derived
 from .errors import DataError
 from .metrics import mape
 from .models import make
-from .models.residual import ESTIMATE
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALES = {  # (start, step, max) for the source kernel, then for the target kernel
@@ -37,8 +35,8 @@ SCALES = {  # (start, step, max) for the source kernel, then for the target kern
 VERIFY_AT = {"matmul": "n=128"}  # a power of two: where conflict misses spike
 
 
-def held_out(kernel: str, out: Path) -> Path:
-    frame = read_table(ROOT / "data" / "reference" / f"{kernel}.tabular.dat.gz").frame
+def held_out(kernel: str, out: Path, objective: str) -> Path:
+    frame = read_table(ROOT / "data" / "reference" / f"{kernel}.tabular.dat.gz", objective).frame
     path = out / f"{kernel}_held_out.csv"
     frame[frame["eval_id"] > 3000].to_csv(path, index=False)
     return path
@@ -46,22 +44,26 @@ def held_out(kernel: str, out: Path) -> Path:
 
 def forests_at_same_samples(run: Path, spec: Path, test: Path, mode: str) -> dict:
     """Random forests on exactly the exploration's simulated points, scored on ``test``:
-    on ln(cycles), and (with the profile's estimate among the features) as its correction."""
+    on ln(objective), and (with the family's estimate among the features) as its
+    correction."""
     features, spec_dict = feature_sets.load_spec_features(spec, mode)
-    frames = [read_table(d / "tabular.dat").frame
+    objective = spec_dict["objective"]
+    frames = [read_table(d / "tabular.dat", objective).frame
               for d in sorted((run / "rounds").glob("[0-9][0-9]")) if d.is_dir()]
-    train, held = pd.concat(frames, ignore_index=True), read_table(test).frame
+    train, held = pd.concat(frames, ignore_index=True), read_table(test, objective).frame
     if feature_sets.needs_derived(features):
-        train, held = add_derived(train, spec_dict), add_derived(held, spec_dict)
+        train = feature_sets.add_derived(train, spec_dict)
+        held = feature_sets.add_derived(held, spec_dict)
     X = features.matrix(train, str(run))
     _, first = np.unique(X, axis=0, return_index=True)  # a repeated point counts once
-    targets = ["log"] + (["residual"] if ESTIMATE in features.names else [])
+    estimate = feature_sets.family_of(spec_dict).estimate_column(objective)
+    targets = ["log"] + (["residual"] if estimate in features.names else [])
     scores = {}
     for target in targets:
         model = make("rf", target, seed=0, residual_column=(
-            features.names.index(ESTIMATE) if target == "residual" else None))
-        model.fit(X[first], train["cycles"].to_numpy(float)[first], None, None)
-        scores[target] = mape(held["cycles"].to_numpy(float),
+            features.column_index(estimate) if target == "residual" else None))
+        model.fit(X[first], train[objective].to_numpy(float)[first], None, None)
+        scores[target] = mape(held[objective].to_numpy(float),
                               model.predict(features.matrix(held, str(test))))
     return scores
 
@@ -89,7 +91,7 @@ def main(argv=None) -> int:
                   f"at most {plan[2]} simulations{' (transfer from k-means)' if extra else ''}",
                   flush=True)
             spec = ROOT / "dakota_inputs" / f"{kernel}.yaml"
-            test = held_out(kernel, args.out)
+            test = held_out(kernel, args.out, feature_sets.load(spec)["objective"])
             run = args.out / kernel
             ex_args = explore.parse_args(
                 [str(spec), "--out", str(run), "--start", str(plan[0]), "--step", str(plan[1]),
@@ -98,7 +100,7 @@ def main(argv=None) -> int:
             explorer = explore.Explorer(ex_args)
             state = explorer.run()
             last = state["rounds"][-1]
-            forests = forests_at_same_samples(run, spec, test, ex_args.features)
+            forests = forests_at_same_samples(run, spec, test, explorer.mode)
             as_correction = (f" ({forests['residual']:.2f}% as the correction to the profile's"
                              " estimate, like the CNN)" if "residual" in forests else "")
             lines += [f"## {kernel}", "",
@@ -107,20 +109,28 @@ def main(argv=None) -> int:
                       f"- held-out MAPE (1,000 reference points): CNN "
                       f"{last['test_mape_pct']:.2f}%, random forest on the same simulations "
                       f"{forests['log']:.2f}%{as_correction}",
-                      f"- features: {ex_args.features}; the CNN fits: {explorer.target}; "
+                      f"- features: {explorer.mode}; the CNN fits: {explorer.target}; "
                       f"learning curve: {run / 'learning_curve.png'}", ""]
         print("== whole matmul space: best designs, Pareto front, verified by simulation",
               flush=True)
         answers_out = args.out / "matmul_space.parquet"
-        best = predict.run(predict.parse_args(
+        found = predict.predict(predict.parse_args(
             [str(args.out / "matmul" / "model"), "--spec",
              str(ROOT / "dakota_inputs" / "matmul.yaml"), "--all", "--where", VERIFY_AT["matmul"],
              "--top", "5", "--pareto", "--verify", "3", "--quiet", "--out", str(answers_out)]))
-        verified = best.dropna(subset=["simulated_cycles"])
+        best = found.best
+        objective = best.columns[[c.startswith("simulated_") for c in best.columns]][0]
+        verified = best.dropna(subset=[objective])
         lines += ["## matmul, n = 128: the 5 best of 46,656 cache designs (predicted)", "",
                   "```", best.to_string(index=False), "```", "",
                   f"Verified by simulation: {len(verified)} designs, prediction error "
-                  f"{np.abs(verified['error_pct']).mean():.2f}% on average.",
+                  f"{np.abs(verified['error_pct']).mean():.2f}% on average.", "",
+                  "The best design within each total-cache budget (the predicted Pareto "
+                  "front, levels spread over its range), and its knee (where more cache "
+                  "stops buying much):", "",
+                  "```", found.budgets.to_string(index=False), "```", "",
+                  "Knee: " + ", ".join(f"{k}={v}" for k, v in
+                                       found.knees.iloc[0].to_dict().items()), "",
                   f"Pareto front: {answers_out.with_name('matmul_space_pareto.png')}", ""]
     except DataError as err:
         print(f"ml.demo: {err}", file=sys.stderr)

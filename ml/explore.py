@@ -23,6 +23,7 @@ import json
 import shutil
 import sys
 import time
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +32,12 @@ import pandas as pd
 from . import bundle as bundles
 from . import features as feature_sets
 from . import rounds, sampling, space
-from .data import read_table
+from .data import read_frame, read_table
 from .errors import DataError
 from .metrics import mape
 from .models import MODEL_NAMES, make
-from .models.residual import ESTIMATE, Residual
+from .models.residual import Residual
+from .space import python_value
 from .train import resolve_target
 
 STATE = "state.json"
@@ -47,7 +49,36 @@ RESUME_SETTINGS = ("spec", "start", "step", "strategy", "model", "features", "ta
                    "source", "freeze", "candidates")
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+@dataclass(frozen=True)
+class ExploreConfig:
+    """One exploration's settings; the CLI's options, typed."""
+
+    spec: Path
+    out: Path | None = None
+    start: int = 200
+    step: int = 200
+    max: int = 2000
+    target_mape: float | None = None
+    patience: int = 2
+    strategy: str = "random"
+    candidates: int = 20_000
+    model: str = "cnn"
+    features: str = feature_sets.DEFAULT_MODE
+    target: str = "auto"
+    source: Path | None = None
+    freeze: str = "conv"
+    test: Path | None = None
+    seed: int | None = None
+    slurm: bool = False
+    epochs: int = 600
+    epoch_patience: int = 40
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    dropout: float = 0.0
+    quiet: bool = False
+
+
+def parse_args(argv=None) -> ExploreConfig:
     p = argparse.ArgumentParser(prog="python -m ml.explore", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("spec", type=Path, help="study spec (its backend simulates the points)")
@@ -67,8 +98,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--features", default=feature_sets.DEFAULT_MODE,
                    choices=("auto",) + feature_sets.FEATURE_MODES, help="as in ml.train")
     p.add_argument("--target", default="auto", choices=("auto", "log", "residual"),
-                   help="as in ml.train: auto = residual (the correction to the profile's "
-                   "estimate) with derived features, else log")
+                   help="as in ml.train: auto = residual (the correction to the family's "
+                   "estimate) with derived features that have one, else log")
     p.add_argument("--from", dest="source", type=Path,
                    help="a CNN bundle of another kernel to start from (transfer across kernels)")
     p.add_argument("--freeze", default="conv", choices=("conv", "none"),
@@ -85,17 +116,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--learning-rate", type=float, default=1e-3, help="CNN: Adam learning rate")
     p.add_argument("--dropout", type=float, default=0.0, help="CNN: dropout after dense layers")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p.parse_args(argv)
+    ns = p.parse_args(argv)
+    return ExploreConfig(**{f.name: getattr(ns, f.name) for f in fields(ExploreConfig)})
 
 
 class Explorer:
     """The state of one exploration directory; ``run()`` goes on from where it stopped."""
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: ExploreConfig):
         self.args = args
-        args.features = feature_sets.resolve_mode(args.features, args.spec)
-        self.features, self.spec = feature_sets.load_spec_features(args.spec, args.features,
+        self.mode = feature_sets.resolve_mode(args.features, args.spec)
+        self.features, self.spec = feature_sets.load_spec_features(args.spec, self.mode,
                                                                    backend=True)
+        self.objective = self.spec["objective"]
+        family = feature_sets.family_of(self.spec)
         self.names = [p["name"] for p in self.spec["parameters"]]
         self.derived = feature_sets.needs_derived(self.features)
         self.seed = args.seed if args.seed is not None else self.spec["sampling"]["seed"]
@@ -117,14 +151,19 @@ class Explorer:
             _, self.order = align(self.source.features, self.features, args.source)
         used = self.features.names if self.order is None else \
             [self.features.names[i] for i in self.order]
-        self.target = resolve_target(args.target, self.features)
-        self.residual_column = used.index(ESTIMATE) if self.target == "residual" else None
+        estimate = family.estimate_column(self.objective)
+        self.target = resolve_target(args.target, self.features, estimate)
+        used_set = feature_sets.FeatureSet(
+            [self.features.features[self.features.names.index(n)] for n in used],
+            self.features.source)
+        self.residual_column = (used_set.column_index(estimate) if self.target == "residual"
+                                else None)
         self.state = self._load_state()
         self.test = self._load_test() if args.test else None
 
     # --- state -----------------------------------------------------------------------
     def _settings(self) -> dict:
-        values = vars(self.args)
+        values = asdict(self.args) | {"features": self.mode}
         return {k: (str(values[k]) if isinstance(values[k], Path) else values[k])
                 for k in RESUME_SETTINGS} | {"seed": self.seed}
 
@@ -147,16 +186,15 @@ class Explorer:
         tmp.replace(self.out / STATE)
 
     def _load_test(self):
-        frame = read_table(self.args.test).frame
-        return self.matrix(frame, str(self.args.test)), frame["cycles"].to_numpy(float), \
+        frame = read_table(self.args.test, self.objective).frame
+        return self.matrix(frame, str(self.args.test)), \
+            frame[self.objective].to_numpy(float), \
             set(space.encode(self.spec, self.names, frame, str(self.args.test)).tolist())
 
     # --- data ------------------------------------------------------------------------
     def matrix(self, frame: pd.DataFrame, where: str) -> np.ndarray:
         if self.derived:
-            from .derived import add_derived
-
-            frame = add_derived(frame, self.spec)
+            frame = feature_sets.add_derived(frame, self.spec)
         X = self.features.matrix(frame, where)
         return X if self.order is None else X[:, self.order]
 
@@ -164,7 +202,8 @@ class Explorer:
         """Every finished evaluation so far, with its round and point index."""
         frames = []
         for entry in self.state["rounds"]:
-            frame = read_table(rounds.round_dir(self.out, entry["round"]) / "tabular.dat").frame
+            frame = read_table(rounds.round_dir(self.out, entry["round"]) / "tabular.dat",
+                               self.objective).frame
             frames.append(frame.assign(round=entry["round"]))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -175,8 +214,7 @@ class Explorer:
             directory = rounds.round_dir(self.out, number)
             points = rounds.load_points(directory)
             if points is None:  # round 0: Dakota's sampling; its tabular has them all
-                frame = pd.read_csv(directory / "tabular.dat", sep=r"\s+")
-                frame.columns = [c.lstrip("%") for c in frame.columns]
+                frame = read_frame(directory / "tabular.dat")
             else:
                 frame = pd.DataFrame(points)
             taken.update(space.encode(self.spec, self.names, frame, str(directory)).tolist())
@@ -198,12 +236,12 @@ class Explorer:
 
             def data(index):
                 return self.matrix(space.decode(self.spec, self.names, index), "candidates")
-            data.X, data.cycles = self.matrix(frame, "simulated"), frame["cycles"].to_numpy(float)
+            data.X = self.matrix(frame, "simulated")
+            data.y = frame[self.objective].to_numpy(float)
         index = sampling.choose(self.args.strategy, self.spec, exclude, count,
                                 [self.seed, number], data, self.args.candidates)
         points = space.decode(self.spec, self.names, index)
-        rows = [{n: (int(v) if float(v).is_integer() else float(v)) for n, v in row.items()}
-                for row in points.to_dict("records")]
+        rows = [{n: python_value(v) for n, v in row.items()} for row in points.to_dict("records")]
         rounds.save_points(directory, rows)
         return rows
 
@@ -221,13 +259,14 @@ class Explorer:
             network.compile()  # a fresh optimiser at the initial learning rate
             return previous, True
         if number == 0 and self.source is not None:
-            from .transfer import prepare_transfer
+            from .transfer import TransferOptions, prepare_transfer
 
-            ns = argparse.Namespace(epochs=args.epochs, patience=args.epoch_patience,
-                                    batch_size=args.batch_size, learning_rate=args.learning_rate,
-                                    seed=self.seed, quiet=args.quiet, freeze=args.freeze,
-                                    source=args.source)
-            model, keep, _ = prepare_transfer(self.source, self.features, ns)
+            options = TransferOptions(source=args.source, freeze=args.freeze,
+                                      epochs=args.epochs, patience=args.epoch_patience,
+                                      batch_size=args.batch_size,
+                                      learning_rate=args.learning_rate, seed=self.seed,
+                                      quiet=args.quiet)
+            model, keep, _ = prepare_transfer(self.source, self.features, options)
             if self.target == "residual":
                 model = Residual(model, self.residual_column)
             return model, keep
@@ -240,7 +279,7 @@ class Explorer:
                     residual_column=self.residual_column, **options), False
 
     def train(self, number: int, frame: pd.DataFrame) -> dict:
-        X, cycles = self.matrix(frame, "simulated"), frame["cycles"].to_numpy(float)
+        X, y = self.matrix(frame, "simulated"), frame[self.objective].to_numpy(float)
         _, first = np.unique(X, axis=0, return_index=True)
         keep = np.zeros(len(X), bool)
         keep[first] = True  # a repeated point counts once
@@ -259,16 +298,16 @@ class Explorer:
         entry = {"train": int(train.sum()), "validation": int(val.sum())}
         if number > 0:  # the previous model on points it has never seen
             previous = bundles.load(rounds.round_dir(self.out, number - 1) / "model").model
-            entry["prospective_mape_pct"] = mape(cycles[new], previous.predict(X[new]))
+            entry["prospective_mape_pct"] = mape(y[new], previous.predict(X[new]))
         model, keep_scalers = self.model_for(number)
         start = time.monotonic()
         if keep_scalers:
-            history = model.fit(X[train], cycles[train], X[val], cycles[val], keep_scalers=True)
+            history = model.fit(X[train], y[train], X[val], y[val], keep_scalers=True)
         else:
-            history = model.fit(X[train], cycles[train], X[val], cycles[val])
+            history = model.fit(X[train], y[train], X[val], y[val])
         entry["seconds"] = round(time.monotonic() - start, 2)
         entry["epochs"] = history.get("epochs", 0)
-        entry["validation_mape_pct"] = mape(cycles[val], model.predict(X[val]))
+        entry["validation_mape_pct"] = mape(y[val], model.predict(X[val]))
         if self.test is not None:
             entry["test_mape_pct"] = mape(self.test[1], model.predict(self.test[0]))
         features = self.features
@@ -276,8 +315,9 @@ class Explorer:
             features = feature_sets.FeatureSet([self.features.features[i] for i in self.order],
                                                self.features.source)
         bundles.save(rounds.round_dir(self.out, number) / "model", model, features,
-                     {"tabular": str(self.out), "response": "cycles", "seed": self.seed + number,
-                      "feature_mode": self.args.features, "target": self.target,
+                     {"tabular": str(self.out), "response": self.objective,
+                      "seed": self.seed + number, "feature_mode": self.mode,
+                      "target": self.target,
                       "spec_hash": bundles.spec_hash(self.spec),
                       "samples": {"train": entry["train"], "val": entry["validation"]},
                       "exploration_round": number})
@@ -316,7 +356,8 @@ class Explorer:
                                                   "samples": args.start, "seed": self.seed}}
             else:
                 spec = self.spec
-            frame = rounds.run_round(spec, directory, points, args.slurm, args.quiet)
+            frame = rounds.run_round(spec, directory, points, args.slurm, args.quiet,
+                                     self.objective)
             requested = args.start if number == 0 else len(points)
             # Recorded first so that simulated() reads this round's evaluations too.
             self.state["rounds"].append({"round": number, "points": requested,

@@ -1,7 +1,10 @@
-"""Error metrics of cycle predictions. Inputs are cycles (not logs), shape (n,).
+"""Error metrics of predictions. Regression inputs are the objective (e.g. cycles or
+seconds; not logs, positive), shape (n,); classification inputs are integer labels.
 
-MAPE on real cycles is the honest figure and leads every report. ``ln_loss`` is the Deffe
-paper's LOSS, the relative error of ln(cycles), which is ~20x smaller for the same model.
+MAPE on the objective itself is the honest figure and leads every regression report.
+``ln_loss`` is the Deffe paper's LOSS, the relative error of ln(objective), which is ~20x
+smaller for the same model. A classifier is scored by accuracy
+(:func:`classification_metrics`).
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ MAX_PAIRS = 2_000_000  # pairwise ranking accuracy samples pairs beyond this
 
 
 def mape(true: np.ndarray, pred: np.ndarray) -> float:
-    """Mean absolute percentage error on cycles, in percent."""
+    """Mean absolute percentage error on the objective (not logs), in percent."""
     return float(np.mean(np.abs(pred - true) / true) * 100)
 
 
@@ -36,7 +39,7 @@ def adjusted_r2(true: np.ndarray, pred: np.ndarray, features: int) -> float:
 
 
 def within(true: np.ndarray, pred: np.ndarray, percent: float = 10.0) -> float:
-    """Share of points predicted within +-percent of the simulated cycles, in percent."""
+    """Share of points predicted within +-percent of the simulated objective, in percent."""
     return float(np.mean(np.abs(pred - true) / true <= percent / 100) * 100)
 
 
@@ -45,7 +48,7 @@ def spearman(true: np.ndarray, pred: np.ndarray) -> float:
 
 
 def pairwise_accuracy(true: np.ndarray, pred: np.ndarray, seed: int = 0) -> float:
-    """Share of point pairs (with different simulated cycles) that the prediction orders
+    """Share of point pairs (with different simulated values) that the prediction orders
     the same way as the simulation, in percent: the accelerator seed's "schedule
     comparison accuracy". Uses every pair up to MAX_PAIRS, a seeded sample beyond."""
     n = len(true)
@@ -69,3 +72,28 @@ def all_metrics(true: np.ndarray, pred: np.ndarray, features: int) -> dict[str, 
             "r2": r2(true, pred), "adjusted_r2": adjusted_r2(true, pred, features),
             "within_10pct": within(true, pred), "spearman": spearman(true, pred),
             "pairwise_accuracy_pct": pairwise_accuracy(true, pred), "points": len(true)}
+
+
+def classification_metrics(true: np.ndarray, pred: np.ndarray) -> dict:
+    """Scores of predicted class labels against the true ones (integer labels, shape (n,)):
+    accuracy_pct, balanced_accuracy_pct (mean recall over the classes present in
+    ``true``; the majority-class predictor scores 100 / classes), points, and the count of
+    each (true, pred) pair: true_positive, false_positive, true_negative and
+    false_negative when the labels are 0/1, else ``confusion`` {"TRUE->PRED": count}."""
+    true = np.asarray(true, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    out: dict = {"points": len(true)}
+    if not len(true):
+        return {**out, "accuracy_pct": float("nan"), "balanced_accuracy_pct": float("nan")}
+    out["accuracy_pct"] = float(np.mean(true == pred) * 100)
+    recalls = [np.mean(pred[true == label] == label) for label in np.unique(true)]
+    out["balanced_accuracy_pct"] = float(np.mean(recalls) * 100)
+    if set(np.unique(np.concatenate([true, pred]))) <= {0.0, 1.0}:
+        for name, (t, p) in {"true_positive": (1, 1), "false_positive": (0, 1),
+                             "true_negative": (0, 0), "false_negative": (1, 0)}.items():
+            out[name] = int(np.sum((true == t) & (pred == p)))
+    else:
+        pairs, counts = np.unique(np.stack([true, pred], axis=1), axis=0, return_counts=True)
+        out["confusion"] = {f"{t:g}->{p:g}": int(c)
+                            for (t, p), c in zip(pairs, counts, strict=True)}
+    return out

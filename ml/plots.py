@@ -19,7 +19,7 @@ def learning_curve(history: dict, path: Path, title: str) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = np.arange(1, len(history["val_mape_pct"]) + 1)
-    ax.plot(epochs, history["val_mape_pct"], label="validation MAPE on cycles (%)")
+    ax.plot(epochs, history["val_mape_pct"], label="validation MAPE (%)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("MAPE (%)")
     ax.set_yscale("log")
@@ -38,7 +38,8 @@ def learning_curve(history: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def parity(true: np.ndarray, pred: np.ndarray, path: Path, title: str) -> None:
+def parity(true: np.ndarray, pred: np.ndarray, path: Path, title: str,
+           response: str = "objective") -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.scatter(true, pred, s=6, alpha=0.5)
@@ -46,8 +47,8 @@ def parity(true: np.ndarray, pred: np.ndarray, path: Path, title: str) -> None:
     ax.plot([low, high], [low, high], color="black", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("simulated cycles")
-    ax.set_ylabel("predicted cycles")
+    ax.set_xlabel(f"evaluated {response}")
+    ax.set_ylabel(f"predicted {response}")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -58,7 +59,7 @@ def error_histogram(true: np.ndarray, pred: np.ndarray, path: Path, title: str) 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.hist((pred - true) / true * 100, bins=60)
-    ax.set_xlabel("prediction error (% of simulated cycles)")
+    ax.set_xlabel("prediction error (% of the evaluated value)")
     ax.set_ylabel("test points")
     ax.set_title(title)
     fig.tight_layout()
@@ -76,7 +77,7 @@ def exploration_curve(curve, path: Path, title: str) -> None:
         if column in curve and curve[column].notna().any():
             ax.plot(curve["simulated_total"], curve[column], marker="o", label=label)
     ax.set_xlabel("simulated points")
-    ax.set_ylabel("MAPE on cycles (%)")
+    ax.set_ylabel("MAPE (%)")
     ax.set_yscale("log")
     ax.set_title(title)
     ax.legend(fontsize=8)

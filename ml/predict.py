@@ -1,24 +1,27 @@
-"""Predict cycles with a trained model bundle:
+"""Predict a study's objective with a trained model bundle:
 
     python -m ml.predict MODEL_DIR --points points.csv [--out predictions.csv]
     python -m ml.predict MODEL_DIR --spec SPEC --all [--where NAME=VALUE ...] [--top K]
-        [--budget-kib B] [--pareto] [--verify K] [--out all.parquet]
+        [--budget AXIS=MAX ...] [--pareto] [--verify K] [--out all.parquet]
 
 ``--all`` enumerates every combination of the spec's parameter values (the whole design
-space x every workload size; ``--where`` fixes parameters), streamed in chunks with a
-progress bar, vectorised; ``--top K`` prints and writes the K designs with the fewest
-predicted cycles for each workload, ``--budget-kib`` only among designs whose L1D + L1I +
-L2 capacity fits; ``--pareto`` writes the front of predicted cycles vs total cache size
-(CSV and PNG); ``--verify K`` simulates the K best designs of each workload with the
-spec's backend and reports the model's error on them. A model that can tell its
-uncertainty (random forest: spread of its trees) adds ``spread_ln``. Output is CSV, or
-Parquet when the file name ends in .parquet. A model whose features (names, roles,
-transforms) differ from the spec's is refused.
+space x every workload; ``--where`` fixes parameters, categorical ones by name), streamed in
+chunks with a progress bar, vectorised; ``--top K`` prints and writes the K designs with
+the lowest predicted objective for each workload and, when the study's design-space family
+has cost axes (cache capacity, area...), the best design within each budget and the knee of
+the front; ``--budget AXIS=MAX`` keeps only designs within a budget; ``--pareto`` writes
+the front of the predicted objective against the cost axis (``--cost``; CSV and PNG);
+``--verify K`` evaluates the K best designs of each workload with the spec's backend and
+reports the model's error on them. A model that can tell its uncertainty (random forest:
+spread of its trees) adds ``spread_ln``. Output is CSV, or Parquet when the file name ends
+in .parquet. A model whose features (names, roles, transforms) differ from the spec's is
+refused. The CLI is a thin parser over :func:`predict` and its :class:`PredictConfig`.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -29,7 +32,41 @@ from . import space
 from .errors import DataError
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+@dataclass(frozen=True)
+class PredictConfig:
+    """One prediction run; the CLI's options, typed."""
+
+    model_dir: Path
+    points: Path | None = None
+    all: bool = False
+    spec: Path | None = None
+    where: tuple[str, ...] = ()
+    top: int = 0
+    budget: tuple[str, ...] = ()
+    cost: str | None = None
+    pareto: bool = False
+    verify: int = 0
+    max_points: int = 50_000_000
+    chunk: int = 262_144
+    out: Path | None = None
+    quiet: bool = False
+
+
+@dataclass
+class Answers:
+    """What a prediction run found (frames empty when not asked for)."""
+
+    rows: int
+    out: Path
+    best: pd.DataFrame | None = None       # the K best per workload (--top / --verify)
+    front: pd.DataFrame | None = None      # Pareto front per workload (--pareto / --top)
+    knees: pd.DataFrame | None = None
+    budgets: pd.DataFrame | None = None    # the best design within each budget level
+    verified: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_args(argv=None) -> PredictConfig:
     p = argparse.ArgumentParser(prog="python -m ml.predict", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model_dir", type=Path, help="a bundle written by python -m ml.train")
@@ -39,16 +76,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     source.add_argument("--all", action="store_true",
                         help="every combination of the --spec's parameter values")
     p.add_argument("--spec", type=Path, help="study spec: its parameters must be the model's; "
-                   "needed with --all, and for a model with derived (workload-aware) features, "
-                   "which are computed from its program's profiles")
+                   "needed with --all, and for a model with derived features, which its "
+                   "design-space family computes")
     p.add_argument("--where", action="append", default=[], metavar="NAME=VALUE",
                    help="with --all: fix a parameter to one of its values (repeatable)")
-    p.add_argument("--top", type=int, default=0, help="also report the K best designs per workload")
-    p.add_argument("--budget-kib", type=float,
-                   help="--top only among designs with L1D + L1I + L2 capacity <= this (KiB)")
-    p.add_argument("--pareto", action="store_true", help="write the Pareto front of predicted "
-                   "cycles vs total cache size per workload (CSV + PNG)")
-    p.add_argument("--verify", type=int, default=0, metavar="K", help="simulate the K best "
+    p.add_argument("--top", type=int, default=0, help="also report the K best designs per "
+                   "workload, the best within each budget and the front's knee")
+    p.add_argument("--budget", action="append", default=[], metavar="AXIS=MAX",
+                   help="only designs whose cost on AXIS (a cost axis of the study's family, "
+                   "an unknown name lists them) is at most MAX (repeatable)")
+    p.add_argument("--cost", help="the cost axis of --pareto and the budget table (default: "
+                   "the family's first)")
+    p.add_argument("--pareto", action="store_true", help="write the Pareto front of the "
+                   "predicted objective vs the cost axis per workload (CSV + PNG)")
+    p.add_argument("--verify", type=int, default=0, metavar="K", help="evaluate the K best "
                    "designs of each workload with the spec's backend; report the error")
     p.add_argument("--max-points", type=int, default=50_000_000,
                    help="refuse --all over a larger space")
@@ -56,7 +97,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="output file, .csv or .parquet "
                    "(default: MODEL_DIR/predictions_<source>.csv)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    ns = p.parse_args(argv)
+    values = {f.name: getattr(ns, f.name) for f in fields(PredictConfig)}
+    return PredictConfig(**{**values, "where": tuple(ns.where), "budget": tuple(ns.budget)})
 
 
 def check_features(model_features: feature_sets.FeatureSet, spec_features, where: str) -> None:
@@ -102,13 +145,13 @@ class Writer:
 
 
 def top_designs(best: pd.DataFrame | None, frame: pd.DataFrame, workload: list[str],
-                k: int) -> pd.DataFrame:
+                k: int, value: str) -> pd.DataFrame:
     merged = frame if best is None else pd.concat([best, frame], ignore_index=True)
-    merged = merged.sort_values("predicted_cycles", kind="stable")
+    merged = merged.sort_values(value, kind="stable")
     return merged.groupby(workload, sort=True).head(k) if workload else merged.head(k)
 
 
-def restrict(spec: dict, where: list[str], path) -> dict:
+def restrict(spec: dict, where: tuple[str, ...], path) -> dict:
     """The spec with parameters fixed by ``--where NAME=VALUE``."""
     spec = {**spec, "parameters": [dict(p) for p in spec["parameters"]]}
     by_name = {p["name"]: p for p in spec["parameters"]}
@@ -117,133 +160,195 @@ def restrict(spec: dict, where: list[str], path) -> dict:
         if name not in by_name:
             raise DataError(f"--where {item}: {path} has no parameter {name!r} (it has "
                             f"{', '.join(by_name)})")
-        try:
-            value = float(text)
-        except ValueError:
-            value = None
-        if value not in [float(v) for v in by_name[name]["values"]]:
-            raise DataError(f"--where {item}: {name} must be one of {by_name[name]['values']}")
+        allowed = by_name[name]["values"]
+        if by_name[name].get("type") == "categorical":
+            value = text if text in allowed else None
+        else:
+            try:
+                value = float(text)
+            except ValueError:
+                value = None
+            value = next((v for v in allowed if value is not None and float(v) == value), None)
+        if value is None:
+            raise DataError(f"--where {item}: {name} must be one of {sorted(allowed)}")
         by_name[name]["values"] = [value]
     return spec
 
 
-def load_inputs(args, features):
+def parse_budgets(items: tuple[str, ...], axes: dict[str, str], where: str) -> dict[str, float]:
+    budgets = {}
+    for item in items:
+        name, _, text = item.partition("=")
+        if name not in axes:
+            allowed = ", ".join(axes) or "none (this study's designs differ in no cost)"
+            raise DataError(f"--budget {item}: {name!r} is not a cost axis of {where}; "
+                            f"allowed: {allowed}")
+        try:
+            budgets[name] = float(text)
+        except ValueError:
+            raise DataError(f"--budget {item}: {text!r} is not a number") from None
+    return budgets
+
+
+def load_inputs(config: PredictConfig, features):
     """(spec or None, frames to predict, total rows, label)."""
     derived = feature_sets.needs_derived(features)
     spec = None
-    if args.spec:
+    if config.spec:
         mode = "both" if derived else "raw"
-        spec_features, spec = feature_sets.load_spec_features(
-            args.spec, mode, backend=bool(args.verify))
+        _, spec = feature_sets.load_spec_features(config.spec, mode,
+                                                  backend=bool(config.verify))
         parameters = feature_sets.from_spec(spec)
         model_parameters = feature_sets.FeatureSet(
             [f for f in features.features if f.role != "derived"], features.source)
         if model_parameters.features:  # a derived-only model has no raw parameter inputs
-            check_features(model_parameters, parameters, str(args.spec))
-    elif args.all or derived or args.verify:
-        raise DataError(f"{args.model_dir}: " + (
-            "--all needs --spec" if args.all else "--verify needs --spec (its backend "
-            "simulates the designs)" if args.verify else "the model uses derived "
-            "(workload-aware) features: pass --spec so that they can be computed"))
-    if args.points:
-        try:
-            frame = pd.read_csv(args.points)
-        except (OSError, ValueError) as err:
-            raise DataError(f"{args.points}: cannot read CSV: {err}") from None
+            check_features(model_parameters, parameters, str(config.spec))
+    elif config.all or derived or config.verify or config.budget or config.pareto:
+        raise DataError(f"{config.model_dir}: " + (
+            "--all needs --spec" if config.all else "--verify needs --spec (its backend "
+            "evaluates the designs)" if config.verify else "--budget and --pareto need "
+            "--spec (its family says what a design costs)" if not derived else "the model "
+            "uses derived features: pass --spec so that they can be computed"))
+    if config.points:
+        frame = read_points(config.points)
         return spec, [frame], len(frame), "points"
-    spec = restrict(spec, args.where, args.spec)
+    spec = restrict(spec, config.where, config.spec)
     total = space.size(spec)
-    if total > args.max_points:
+    if total > config.max_points:
         counts = " x ".join(f"{len(p['values'])} {p['name']}" for p in spec["parameters"])
-        raise DataError(f"{args.spec}: the space has {total:,} points ({counts}), more than "
-                        f"--max-points {args.max_points:,}; fix parameters with --where "
-                        "NAME=VALUE, use a spec with fewer values, or raise --max-points")
+        raise DataError(f"{config.spec}: the space has {total:,} points ({counts}), more "
+                        f"than --max-points {config.max_points:,}; fix parameters with "
+                        "--where NAME=VALUE, use a spec with fewer values, or raise "
+                        "--max-points")
     names = [p["name"] for p in spec["parameters"]]
-    return spec, space.chunks(spec, names, args.chunk), total, "all"
+    return spec, space.chunks(spec, names, config.chunk), total, "all"
 
 
-def run(args) -> pd.DataFrame | None:
+def read_points(path: Path) -> pd.DataFrame:
+    from .data import read_frame
+
+    return read_frame(path)
+
+
+def predict(config: PredictConfig) -> Answers:
+    """Predict the configured points; write them and the answers asked for."""
     from tqdm import tqdm
 
     from . import answers
 
-    model_bundle = bundles.load(args.model_dir)
+    model_bundle = bundles.load(config.model_dir)
     features = model_bundle.features
+    value = f"predicted_{model_bundle.meta['response']}"
     derived = feature_sets.needs_derived(features)
-    spec, chunks, total, label = load_inputs(args, features)
+    spec, chunks, total, label = load_inputs(config, features)
+    family = feature_sets.family_of(spec) if spec is not None else None
+    axes = family.cost_axes() if family is not None else {}
+    budgets = parse_budgets(config.budget, axes, str(config.spec))
+    cost = config.cost or next(iter(axes), None)
+    if config.cost and config.cost not in axes:
+        raise DataError(f"--cost {config.cost}: not a cost axis of {config.spec}; allowed: "
+                        f"{', '.join(axes) or 'none'}")
+    if config.pareto and cost is None:
+        raise DataError(f"--pareto: {config.spec}: the study's designs differ in no cost "
+                        f"({family.name} family); nothing to trade the objective against")
     workload = [f.name for f in features.of_role("workload")]
-    out = args.out or args.model_dir / f"predictions_{label}.csv"
-    top = max(args.top, args.verify)
-    writer, best, front = Writer(out), None, None
+    out = config.out or config.model_dir / f"predictions_{label}.csv"
+    top = max(config.top, config.verify)
+    writer, result = Writer(out), Answers(rows=0, out=out)
+    best = front = None
     spread = model_bundle.model.predict_spread
-    with tqdm(total=total, unit="point", unit_scale=True, disable=args.quiet) as bar:
+    with tqdm(total=total, unit="point", unit_scale=True, disable=config.quiet) as bar:
         for frame in chunks:
             frame = frame.copy()
-            inputs = frame
-            if derived:
-                from .derived import add_derived
-
-                inputs = add_derived(frame, spec)
-            X = features.matrix(inputs, str(args.points or args.spec))
-            frame["predicted_cycles"] = model_bundle.model.predict(X)
+            inputs = feature_sets.add_derived(frame, spec) if derived else frame
+            X = features.matrix(inputs, str(config.points or config.spec))
+            frame[value] = model_bundle.model.predict(X)
             uncertainty = spread(X)
             if uncertainty is not None:
                 frame["spread_ln"] = uncertainty
-            kib = answers.total_cache_kib(frame, spec) if spec else None
-            if kib is not None:
-                frame["total_cache_kib"] = kib
+            if axes:
+                frame = frame.join(family.costs(frame))
             writer.write(frame)
+            fits = frame
+            for name, limit in budgets.items():
+                fits = fits[fits[name] <= limit]
             if top:
-                fits = frame
-                if args.budget_kib is not None:
-                    if kib is None:
-                        raise DataError("--budget-kib: the spec sweeps no cache size")
-                    fits = frame[kib <= args.budget_kib]
-                best = top_designs(best, fits, workload, top)
-            if args.pareto and kib is not None:
-                part = frame if front is None else pd.concat([front, frame], ignore_index=True)
-                front = answers.pareto_front(part, "total_cache_kib", "predicted_cycles",
-                                             workload)
+                best = top_designs(best, fits, workload, top, value)
+            if cost is not None and (config.pareto or config.top):
+                part = fits if front is None else pd.concat([front, fits], ignore_index=True)
+                front = answers.pareto_front(part, cost, value, workload)
             bar.update(len(frame))
     writer.close()
+    result.rows = writer.rows
     print(f"{writer.rows:,} predictions -> {out}")
-    if args.pareto:
-        if front is None:
-            raise DataError("--pareto: needs --spec and a spec that sweeps cache sizes")
+    if front is not None:
+        result.front, result.knees = front, answers.knee(front, cost, value, workload)
+    if config.pareto:
         front_path = out.with_name(out.stem + "_pareto.csv")
         front.to_csv(front_path, index=False)
-        answers.pareto_plot(front, "total_cache_kib", workload, front_path.with_suffix(".png"),
-                            f"{model_bundle.meta.get('model')}: predicted Pareto front")
+        answers.pareto_plot(front, cost, axes[cost], value, workload,
+                            front_path.with_suffix(".png"),
+                            f"{model_bundle.meta.get('model')}: predicted Pareto front",
+                            result.knees)
         print(f"Pareto front: {len(front)} designs -> {front_path} (+ .png)")
     if top and best is not None:
-        if args.verify:
-            ranked = best.groupby(workload, sort=True).head(args.verify) if workload else \
-                best.head(args.verify)
-            checked = answers.verify(spec, ranked, [p["name"] for p in spec["parameters"]])
-            checked_path = out.with_name(out.stem + f"_verify{args.verify}.csv")
-            checked.to_csv(checked_path, index=False)
-            errors = checked["error_pct"].abs()
-            print(f"verified {len(checked)} design(s) by simulation ({checked_path}): "
-                  f"MAPE {errors.mean():.2f}%, worst {errors.max():.2f}%")
-            best = best.merge(checked[[*best.columns, "simulated_cycles", "error_pct"]],
-                              how="left", on=list(best.columns))
-        if args.top:
-            best = best.groupby(workload, sort=True).head(args.top) if workload else \
-                best.head(args.top)
-            top_path = out.with_name(out.stem + f"_top{args.top}.csv")
-            best.to_csv(top_path, index=False)
-            budget = f" within {args.budget_kib:g} KiB" if args.budget_kib is not None else ""
-            print(f"best {args.top} design(s) per workload{budget} ({top_path}):")
-            print(best.to_string(index=False, float_format=lambda v: f"{v:,.0f}",
-                                 formatters={c: "{:.3f}".format for c in ("error_pct",
-                                             "spread_ln") if c in best.columns}))
+        best = _verify_and_report(config, spec, best, workload, value, cost, out, result)
+    result.best = best
+    return result
+
+
+def _verify_and_report(config, spec, best, workload, value, cost, out, result) -> pd.DataFrame:
+    from . import answers
+
+    objective = value.removeprefix("predicted_")
+    if config.verify:
+        ranked = best.groupby(workload, sort=True).head(config.verify) if workload else \
+            best.head(config.verify)
+        checked = answers.verify(spec, ranked, [p["name"] for p in spec["parameters"]],
+                                 objective)
+        checked_path = out.with_name(out.stem + f"_verify{config.verify}.csv")
+        checked.to_csv(checked_path, index=False)
+        errors = checked["error_pct"].abs()
+        print(f"verified {len(checked)} design(s) by evaluation ({checked_path}): "
+              f"MAPE {errors.mean():.2f}%, worst {errors.max():.2f}%")
+        best = best.merge(checked[[*best.columns, f"simulated_{objective}", "error_pct"]],
+                          how="left", on=list(best.columns))
+        result.verified = checked
+    if not config.top:
+        return best
+    best = best.groupby(workload, sort=True).head(config.top) if workload else \
+        best.head(config.top)
+    top_path = out.with_name(out.stem + f"_top{config.top}.csv")
+    best.to_csv(top_path, index=False)
+    within = "".join(f", {b}" for b in config.budget)
+    print(f"best {config.top} design(s) per workload{' within ' + within[2:] if within else ''}"
+          f" ({top_path}):")
+    print(_table(best))
+    if result.front is not None:
+        result.budgets = answers.budget_levels(result.front, cost, workload)
+        budgets_path = out.with_name(out.stem + "_budgets.csv")
+        result.budgets.to_csv(budgets_path, index=False)
+        print(f"best design within each {cost} budget ({budgets_path}); the front's knee "
+              "marked *:")
+        print(_table(_mark_knees(result.budgets, result.knees, workload + [cost])))
     return best
 
 
+def _mark_knees(budgets: pd.DataFrame, knees: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """The budget table with the knee added (if the level sampling skipped it), marked."""
+    marked = budgets.merge(knees.assign(knee="*"), how="outer", on=list(knees.columns))
+    return marked.fillna({"knee": ""}).sort_values(order, kind="stable")
+
+
+def _table(frame: pd.DataFrame) -> str:
+    formats = {c: "{:.3f}".format for c in ("error_pct", "spread_ln") if c in frame.columns}
+    return frame.to_string(index=False, float_format=lambda v: f"{v:,.0f}", formatters=formats)
+
+
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    config = parse_args(argv)
     try:
-        run(args)
+        predict(config)
     except DataError as err:
         print(f"ml.predict: {err}", file=sys.stderr)
         return 2

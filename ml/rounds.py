@@ -25,7 +25,7 @@ def round_dir(out: Path, number: int) -> Path:
 
 
 def run_round(spec: dict, directory: Path, points: list[dict] | None, slurm: bool,
-              quiet: bool) -> pd.DataFrame:
+              quiet: bool, objective: str) -> pd.DataFrame:
     """Simulate the round's points (or the spec's sampling when None); return its finished
     evaluations (design parameters and responses, failed ones dropped)."""
     if points is None:
@@ -41,7 +41,7 @@ def run_round(spec: dict, directory: Path, points: list[dict] | None, slurm: boo
         raise DataError(str(err)) from None
     tabular = directory / "tabular.dat"
     records.write_tabular(spec, directory, tabular)  # complete even if Dakota's was buffered
-    table = read_table(tabular, "cycles")
+    table = read_table(tabular, objective)
     return table.frame
 
 

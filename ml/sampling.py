@@ -2,8 +2,8 @@
 
 ``random``: uniformly among the points not simulated yet (sampling without replacement).
 ``active``: among a seeded random pool of unsimulated candidates, the points where an
-ensemble disagrees most: a random forest on ln(cycles) refitted on everything simulated so
-far, disagreement = standard deviation of its trees' predictions (ln units).
+ensemble disagrees most: a random forest on ln(objective) refitted on everything simulated
+so far, disagreement = standard deviation of its trees' predictions (ln units).
 """
 from __future__ import annotations
 
@@ -39,12 +39,12 @@ def unsimulated(spec: dict, exclude: set[int], count: int, rng: np.random.Genera
     return np.array(chosen, dtype=np.int64)
 
 
-def forest_spread(X_train: np.ndarray, cycles: np.ndarray, X: np.ndarray, seed: int) -> np.ndarray:
-    """Standard deviation (ln cycles) of a random forest's trees at each row of ``X``."""
+def forest_spread(X_train: np.ndarray, y: np.ndarray, X: np.ndarray, seed: int) -> np.ndarray:
+    """Standard deviation (ln of the objective) of a random forest's trees at each row of ``X``."""
     from sklearn.ensemble import RandomForestRegressor
 
     forest = RandomForestRegressor(n_estimators=100, random_state=seed, n_jobs=2)
-    forest.fit(X_train, np.log(cycles))
+    forest.fit(X_train, np.log(y))
     per_tree = np.stack([tree.predict(X) for tree in forest.estimators_])
     return per_tree.std(axis=0)
 
@@ -54,7 +54,7 @@ def choose(strategy: str, spec: dict, exclude: set[int], count: int, seed_sequen
     """Indices of the next ``count`` points to simulate.
 
     ``features``: for ``active``, a callable (indices) -> feature matrix, and the simulated
-    training data as ``features.X`` / ``features.cycles``.
+    training data as ``features.X`` / ``features.y``.
     """
     if strategy not in STRATEGIES:
         raise DataError(f"--strategy {strategy}: expected one of {', '.join(STRATEGIES)}")
@@ -64,7 +64,7 @@ def choose(strategy: str, spec: dict, exclude: set[int], count: int, seed_sequen
     pool = unsimulated(spec, exclude, max(candidates, count), rng)
     if len(pool) <= count:
         return pool
-    spread = forest_spread(features.X, features.cycles, features(pool),
+    spread = forest_spread(features.X, features.y, features(pool),
                            int(rng.integers(2**31)))
     # Highest disagreement first; ties (common among tree predictions) broken at random.
     order = np.lexsort((rng.random(len(pool)), -spread))

@@ -11,8 +11,10 @@ from .errors import DataError
 
 
 def _radix(spec: dict, names: list[str]):
-    # Integer-valued parameters stay integers (readable CSV, exact matches).
-    values = {p["name"]: np.asarray(sorted(p["values"])) for p in spec["parameters"]}
+    # Values keep their type: integers stay integers (readable CSV, exact matches),
+    # categories stay strings.
+    values = {p["name"]: np.asarray(sorted(p["values"]), dtype=object if p.get("type") ==
+                                    "categorical" else None) for p in spec["parameters"]}
     sizes = np.array([len(values[n]) for n in names], dtype=np.int64)
     strides = np.cumprod(np.concatenate([[1], sizes[::-1][:-1]]))[::-1]
     return values, sizes, strides
@@ -36,7 +38,17 @@ def encode(spec: dict, names: list[str], frame: pd.DataFrame, where: str) -> np.
     values, _, strides = _radix(spec, names)
     index = np.zeros(len(frame), dtype=np.int64)
     for n, stride in zip(names, strides, strict=True):
-        column = frame[n].to_numpy(dtype=float)
+        if values[n].dtype == object:  # categorical: look the words up
+            lookup = {v: i for i, v in enumerate(values[n].tolist())}
+            words = frame[n].astype(str).to_numpy()
+            position = np.array([lookup.get(w, -1) for w in words], dtype=np.int64)
+            bad = position < 0
+            if bad.any():
+                raise DataError(f"{where}: column {n}: value {words[bad][0]!r} is not one of "
+                                f"the spec's values {values[n].tolist()}")
+            index += position * stride
+            continue
+        column = pd.to_numeric(frame[n], errors="coerce").to_numpy(dtype=float)
         position = np.searchsorted(values[n], column)
         position = np.clip(position, 0, len(values[n]) - 1)
         bad = values[n][position] != column
@@ -52,3 +64,10 @@ def chunks(spec: dict, names: list[str], chunk: int):
     total = size(spec)
     for start in range(0, total, chunk):
         yield decode(spec, names, np.arange(start, min(start + chunk, total)))
+
+
+def python_value(value):
+    """A point's value as the study spec types it: int, float or str (not numpy's)."""
+    if isinstance(value, str):
+        return value
+    return int(value) if float(value).is_integer() else float(value)

@@ -1,11 +1,17 @@
 """Train surrogate models of a study: ``python -m ml.train TABULAR [options]``.
 
 Reads Dakota's tabular output (or CSV), drops failed evaluations, takes the features from
-the study spec (--spec) or the header, splits the points with a seed (54/16/30 by default,
-as in the Deffe paper; indices saved), trains the chosen model(s) on ln(cycles) and writes
-a model bundle per model: the model, bundle.json, report.json (metrics per split, sample
-counts, epochs, seconds), predictions.csv for the test split and PNG plots. Error is
-reported as MAPE on real cycles first; the paper's LOSS on ln(cycles) is reported too.
+the study spec (--spec, or the run directory's spec.resolved.json beside TABULAR) or the
+header, splits the points with a seed (54/16/30 by default, as in the Deffe paper; indices
+saved), trains the chosen model(s) on ln(objective) and writes a model bundle per model:
+the model, bundle.json, report.json (metrics per split, sample counts, epochs, seconds),
+predictions.csv for the test split and PNG plots. The response is the spec's objective
+unless --response names another. Error is reported as MAPE on the real objective (cycles,
+seconds) first; the paper's LOSS on its logarithm is reported too. A 0/1 response (a
+backend's binary response such as ``valid``) is learned by a classifier and reported as
+accuracy.
+
+The CLI is a thin parser over :func:`train` and its :class:`TrainConfig`.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -24,36 +31,75 @@ from .data import read_table
 from .errors import DataError
 from .metrics import all_metrics
 from .models import BASELINES, MODEL_NAMES, make
-from .models.residual import ESTIMATE, Residual
-from .transfer import align, prepare_transfer
+from .models.residual import Residual
+from .study import binary_response, objective, study_spec
+from .transfer import TransferOptions, align, prepare_transfer
 
 TARGETS = ("log", "real", "residual")
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs; the CLI's options, typed. Paths may be None."""
+
+    tabular: Path
+    spec: Path | None = None
+    response: str | None = None  # default: the spec's objective
+    features: str = feature_sets.DEFAULT_MODE
+    model: str | None = None  # default: cnn, or rf for a 0/1 response
+    target: str = "auto"
+    split: str = "54/16/30"
+    test: Path | None = None
+    train_size: int | None = None
+    seed: int = 0
+    epochs: int = 1000
+    patience: int = 50
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    loss: str = "mse"
+    filters: str = "32,64"
+    kernel_size: int = 3
+    dense: str = "256,128"
+    dropout: float = 0.2
+    weight_decay: float = 0.0
+    no_lr_decay: bool = False
+    source: Path | None = None
+    freeze: str = "conv"
+    out: Path | None = None
+    quiet: bool = False
+
+    @classmethod
+    def from_namespace(cls, ns: argparse.Namespace) -> TrainConfig:
+        return cls(**{f.name: getattr(ns, f.name) for f in fields(cls)})
+
+
+def parse_args(argv=None) -> TrainConfig:
     p = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("tabular", type=Path,
                    help="Dakota tabular file (annotated or custom-annotated) or CSV with a header")
     p.add_argument("--spec", type=Path, help="study spec naming the features, their roles and "
-                   "transforms (default: the columns before the response in the header)")
-    p.add_argument("--response", default="cycles", help="column to predict")
+                   "transforms, and the objective (default: RUNDIR/spec.resolved.json beside "
+                   "TABULAR; without one, the columns before the response in the header)")
+    p.add_argument("--response", help="column to predict (default: the spec's objective; "
+                   "required without a spec)")
     p.add_argument("--features", default=feature_sets.DEFAULT_MODE,
                    choices=("auto",) + feature_sets.FEATURE_MODES,
-                   help="raw: the spec's parameters; derived: workload-aware estimates from "
-                   "one profiling run per workload point (sets, footprint ratios, estimated "
-                   "misses and cycles; needs --spec and the study's program); both; auto: "
-                   "both with a --spec whose program can be profiled, else raw (both was the "
-                   "most accurate in bench/results/features.md)")
-    p.add_argument("--model", default="cnn", choices=MODEL_NAMES + ("all",),
-                   help="cnn: the Deffe 1-D CNN; llr: LARS-Lasso; svr; rf: random forest; knn; "
-                   "dt: decision tree; xgb: XGBoost; all: every one (baselines on log and "
-                   "real targets)")
+                   help="raw: the spec's parameters; derived: what the study's design-space "
+                   "family computes for a point without evaluating it (needs a spec); both; "
+                   "auto: both when the family derives features, else raw (both was the most "
+                   "accurate in bench/results/features.md)")
+    p.add_argument("--model", choices=MODEL_NAMES + ("all",),
+                   help="cnn: the Deffe 1-D CNN (the default); llr: LARS-Lasso; svr; rf: "
+                   "random forest; knn; dt: decision tree; xgb: XGBoost; lr: linear "
+                   "regression; mlp: multilayer perceptron (64, 32, 16, 4); all: every one "
+                   "(baselines on log and real targets). A 0/1 response is learned by a "
+                   "classifier (default rf; logistic regression for lr)")
     p.add_argument("--target", default="auto", choices=("auto",) + TARGETS,
-                   help="what the model fits: log = ln(cycles); real = cycles (baselines "
-                   "only); residual = ln(cycles / est_cycles), the correction to the profile's "
-                   "own estimate (needs --features derived or both); auto = residual when "
-                   "the features have the estimate, else log")
+                   help="what the model fits: log = ln(objective); real = the objective "
+                   "(baselines only); residual = ln(objective / estimate), the correction to "
+                   "the family's analytic estimate (needs derived features with one); auto = "
+                   "residual when the features have the estimate, else log")
     p.add_argument("--split", default="54/16/30",
                    help="train/validation/test percentages, seeded")
     p.add_argument("--test", type=Path, help="a fixed held-out test set (tabular or CSV); "
@@ -67,8 +113,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=64, help="CNN: mini-batch size")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="CNN: Adam learning rate")
     p.add_argument("--loss", default="mse", choices=("mse", "exp"),
-                   help="CNN: mse on standardised ln(cycles), or exp: the paper's "
-                   "exponential-output loss, |exp(prediction) - cycles| / cycles")
+                   help="CNN: mse on the standardised log of the response, or exp: the "
+                   "paper's exponential-output loss, |exp(prediction) - y| / y")
     p.add_argument("--filters", default="32,64", help="CNN: Conv1D filters per layer")
     p.add_argument("--kernel-size", type=int, default=3, help="CNN: Conv1D kernel size")
     p.add_argument("--dense", default="256,128", help="CNN: dense layer widths")
@@ -86,7 +132,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "retrains the dense head; none warm-starts every layer")
     p.add_argument("--out", type=Path, help="output directory (default: model_<model>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p.parse_args(argv)
+    return TrainConfig.from_namespace(p.parse_args(argv))
 
 
 def split_fractions(text: str, where: str = "--split") -> tuple[float, float, float]:
@@ -102,30 +148,35 @@ def split_fractions(text: str, where: str = "--split") -> tuple[float, float, fl
 
 
 class Dataset:
-    """Features and cycles of the training table (and the optional fixed test table)."""
+    """Features and responses of the training table (and of the optional fixed test table).
 
-    def __init__(self, args: argparse.Namespace):
-        self.table = read_table(args.tabular, args.response)
+    ``mode`` is the feature mode after ``auto`` was resolved; ``response`` the column
+    learned; ``classify`` whether it is a 0/1 flag (a classifier learns it)."""
+
+    def __init__(self, config: TrainConfig):
+        spec_path = study_spec(config.tabular, config.spec)
+        self.mode = feature_sets.resolve_mode(config.features, spec_path)
         spec = None
-        args.features = feature_sets.resolve_mode(args.features, args.spec)
-        if args.spec:
-            self.features, spec = feature_sets.load_spec_features(args.spec, args.features)
-        elif args.features != "raw":
-            raise DataError(f"--features {args.features}: needs --spec (the study's program "
-                            "is profiled to derive the features)")
-        else:
-            self.features = feature_sets.from_header(self.table.frame, args.response,
-                                                     args.tabular)
+        if spec_path is not None:
+            self.features, spec = feature_sets.load_spec_features(spec_path, self.mode)
+        elif self.mode != "raw":
+            raise DataError(f"--features {self.mode}: needs --spec (the study's family derives "
+                            "the features from it)")
+        self.response = objective(spec, config.response, str(config.tabular))
+        self.table = read_table(config.tabular, self.response)
+        if spec is None:
+            self.features = feature_sets.from_header(self.table.frame, self.response,
+                                                     config.tabular)
         self.spec, self.spec_hash = spec, bundles.spec_hash(spec)
+        self.family = feature_sets.family_of(spec) if spec is not None else None
         if feature_sets.needs_derived(self.features):
-            from .derived import add_derived
-
-            self.table.frame = add_derived(self.table.frame, spec)
+            self.table.frame = feature_sets.add_derived(self.table.frame, spec)
         frame = self.table.frame
-        self.X = self.features.matrix(frame, str(args.tabular))
-        self.cycles = frame[args.response].to_numpy(dtype=float)
-        if (self.cycles <= 0).any():
-            raise DataError(f"{args.tabular}: column {args.response}: non-positive values "
+        self.X = self.features.matrix(frame, str(config.tabular))
+        self.y = frame[self.response].to_numpy(dtype=float)
+        self.classify = binary_response(spec, self.response, self.y)
+        if not self.classify and (self.y <= 0).any():
+            raise DataError(f"{config.tabular}: column {self.response}: non-positive values "
                             "cannot be log-transformed; drop those rows or choose another "
                             "response")
         # Random sampling repeats points: keep each once, so none is both trained and tested.
@@ -133,17 +184,15 @@ class Dataset:
         self.keep = np.sort(first)
         self.duplicates = len(self.X) - len(self.keep)
         self.test = None
-        if args.test:
-            test_table = read_table(args.test, args.response)
+        if config.test:
+            test_table = read_table(config.test, self.response)
             if feature_sets.needs_derived(self.features):
-                from .derived import add_derived
-
-                test_table.frame = add_derived(test_table.frame, spec)
-            X_test = self.features.matrix(test_table.frame, str(args.test))
-            cycles_test = test_table.frame[args.response].to_numpy(dtype=float)
+                test_table.frame = feature_sets.add_derived(test_table.frame, spec)
+            X_test = self.features.matrix(test_table.frame, str(config.test))
+            y_test = test_table.frame[self.response].to_numpy(dtype=float)
             in_test = {row.tobytes() for row in X_test}
             self.keep = np.array([i for i in self.keep if self.X[i].tobytes() not in in_test])
-            self.test = (X_test, cycles_test, test_table)
+            self.test = (X_test, y_test, test_table)
 
     def split(self, fractions, seed: int, train_size: int | None) -> dict[str, np.ndarray]:
         order = np.random.default_rng(seed).permutation(self.keep)
@@ -167,29 +216,33 @@ class Dataset:
     def arrays(self, parts, name):
         if name == "test" and self.test is not None:
             return self.test[0], self.test[1]
-        return self.X[parts[name]], self.cycles[parts[name]]
+        return self.X[parts[name]], self.y[parts[name]]
 
 
-def cnn_options(args) -> dict:
+def cnn_options(config: TrainConfig) -> dict:
     def ints(text, flag):
         try:
             return tuple(int(x) for x in text.split(",") if x)
         except ValueError:
             raise DataError(f"{flag}: {text!r}: expected comma-separated integers") from None
-    return {"epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size,
-            "learning_rate": args.learning_rate, "loss": args.loss,
-            "filters": ints(args.filters, "--filters"), "kernel_size": args.kernel_size,
-            "dense": ints(args.dense, "--dense"), "dropout": args.dropout,
-            "weight_decay": args.weight_decay, "lr_decay": not args.no_lr_decay,
-            "progress": not args.quiet}
+    return {"epochs": config.epochs, "patience": config.patience,
+            "batch_size": config.batch_size, "learning_rate": config.learning_rate,
+            "loss": config.loss, "filters": ints(config.filters, "--filters"),
+            "kernel_size": config.kernel_size, "dense": ints(config.dense, "--dense"),
+            "dropout": config.dropout, "weight_decay": config.weight_decay,
+            "lr_decay": not config.no_lr_decay, "progress": not config.quiet}
 
 
 def evaluate(model, data: Dataset, parts, features: int) -> dict:
+    from .metrics import classification_metrics
+
     out = {}
     for name in ("train", "val", "test"):
-        X, cycles = data.arrays(parts, name)
-        if len(cycles):
-            out[name] = all_metrics(cycles, model.predict(X), features)
+        X, y = data.arrays(parts, name)
+        if len(y):
+            predicted = model.predict(X)
+            out[name] = (classification_metrics(y, predicted) if data.classify
+                         else all_metrics(y, predicted, features))
     return out
 
 
@@ -197,7 +250,7 @@ def write_outputs(out: Path, model, data: Dataset, parts, history, features_used
     from . import plots
 
     bundles.save(out, model, features_used, meta)
-    X_test, cycles_test = data.arrays(parts, "test")
+    X_test, y_test = data.arrays(parts, "test")
     report = {"model": model.label, "metrics": evaluate(model, data, parts, X_test.shape[1]),
               **meta, "epochs": history.get("epochs", 0),
               "best_epoch": history.get("best_epoch"),
@@ -206,77 +259,114 @@ def write_outputs(out: Path, model, data: Dataset, parts, history, features_used
     if "val_mape_pct" in history:
         (out / "history.json").write_text(json.dumps(history) + "\n")
         plots.learning_curve(history, out / "learning_curve.png", f"{model.label}: learning curve")
-    if len(cycles_test):
+    if len(y_test):
         predicted = model.predict(X_test)
-        frame = pd.DataFrame(X_test, columns=features_used.names)
-        frame["cycles"] = cycles_test
-        frame["predicted_cycles"] = predicted
-        frame["error_pct"] = (predicted - cycles_test) / cycles_test * 100
+        response = data.response
+        frame = pd.DataFrame(X_test, columns=features_used.columns)
+        frame[response] = y_test
+        frame[f"predicted_{response}"] = predicted
+        if not data.classify:
+            frame["error_pct"] = (predicted - y_test) / y_test * 100
+            plots.parity(y_test, predicted, out / "parity.png", f"{model.label}: test split",
+                         response)
+            plots.error_histogram(y_test, predicted, out / "errors.png",
+                                  f"{model.label}: test split errors")
         frame.to_csv(out / "predictions.csv", index=False)
-        plots.parity(cycles_test, predicted, out / "parity.png", f"{model.label}: test split")
-        plots.error_histogram(cycles_test, predicted, out / "errors.png",
-                              f"{model.label}: test split errors")
     return report
 
 
-def resolve_target(requested: str, features: feature_sets.FeatureSet) -> str:
-    """The --target to use: auto means residual when the features carry the estimate."""
-    has_estimate = ESTIMATE in features.names
+def resolve_target(requested: str, features: feature_sets.FeatureSet,
+                   estimate: str | None) -> str:
+    """The --target to use: auto means residual when the features carry the estimate
+    (``estimate``: the family's estimate column for the response, or None)."""
+    has_estimate = estimate is not None and estimate in features.names
     if requested == "auto":
         return "residual" if has_estimate else "log"
     if requested == "residual" and not has_estimate:
-        raise DataError("--target residual: the model needs the profile's estimate "
-                        f"({ESTIMATE}); use --features derived or both")
+        raise DataError("--target residual: the model needs the family's analytic estimate "
+                        "of the response among its features; use --features derived or both "
+                        "with a spec whose family has one")
     return requested
 
 
-def run(args: argparse.Namespace) -> dict:
-    fractions = split_fractions(args.split)
-    data = Dataset(args)
-    source = bundles.load(args.source) if args.source else None
-    if source is not None and args.model != "cnn":
-        raise DataError(f"--from {args.source}: transfer learning is for --model cnn")
+def transfer_options(config: TrainConfig) -> TransferOptions:
+    return TransferOptions(source=config.source, freeze=config.freeze, epochs=config.epochs,
+                           patience=config.patience, batch_size=config.batch_size,
+                           learning_rate=config.learning_rate, seed=config.seed,
+                           quiet=config.quiet, loss=config.loss,
+                           weight_decay=config.weight_decay, lr_decay=not config.no_lr_decay)
+
+
+def estimate_of(data: Dataset) -> str | None:
+    return data.family.estimate_column(data.response) if data.family is not None else None
+
+
+def _jobs(config: TrainConfig, model: str, target: str,
+          classify: bool) -> list[tuple[str, str]]:
+    """(model name, target) per model to train."""
+    from .models import CLASSIFIERS
+
+    if classify:
+        names = list(CLASSIFIERS) if model == "all" else [model]
+        if config.source is not None:
+            raise DataError(f"--from {config.source}: transfer learning is for regression")
+        return [(n, "class") for n in names]
+    names = list(MODEL_NAMES) if model == "all" else [model]
+    jobs = [(n, "log" if target == "real" and n == "cnn" else target) for n in names]
+    if model == "all" and target == "log":
+        jobs += [(n, "real") for n in BASELINES]
+    return jobs
+
+
+def train(config: TrainConfig) -> dict:
+    """Train the configured model(s); write a bundle each; return {label: report}."""
+    fractions = split_fractions(config.split)
+    data = Dataset(config)
+    model_name = config.model or ("rf" if data.classify else "cnn")
+    source = bundles.load(config.source) if config.source else None
+    if source is not None and model_name != "cnn":
+        raise DataError(f"--from {config.source}: transfer learning is for --model cnn")
     features_used = data.features
     if source is not None:
-        features_used, order = align(source.features, data.features, args.source)
+        features_used, order = align(source.features, data.features, config.source)
         data.X = data.X[:, order]
         if data.test is not None:
             data.test = (data.test[0][:, order],) + data.test[1:]
-    parts = data.split(fractions, args.seed, args.train_size)
-    target = resolve_target(args.target, features_used)
-    residual_column = (features_used.names.index(ESTIMATE) if target == "residual" else None)
-    names = list(MODEL_NAMES) if args.model == "all" else [args.model]
-    jobs = [(n, "log" if target == "real" and n == "cnn" else target) for n in names]
-    if args.model == "all" and target == "log":
-        jobs += [(n, "real") for n in BASELINES]
-    out_root = args.out or Path(f"model_{args.model}")
-    meta = {"tabular": str(args.tabular), "response": args.response, "seed": args.seed,
-            "feature_mode": args.features, "target": target,
-            "split": args.split, "spec_hash": data.spec_hash,
+    parts = data.split(fractions, config.seed, config.train_size)
+    target = "class" if data.classify else resolve_target(config.target, features_used,
+                                                          estimate_of(data))
+    residual_column = (features_used.column_index(estimate_of(data))
+                       if target == "residual" else None)
+    jobs = _jobs(config, model_name, target, data.classify)
+    out_root = config.out or Path(f"model_{model_name}")
+    meta = {"tabular": str(config.tabular), "response": data.response, "seed": config.seed,
+            "feature_mode": data.mode, "target": target,
+            "split": config.split, "spec_hash": data.spec_hash,
             "samples": {"rows": len(data.table.frame) + data.table.failed,
                         "failed_dropped": data.table.failed,
                         "duplicates_dropped": data.duplicates,
                         **{k: int(len(v)) for k, v in parts.items()}},
-            "test_file": str(args.test) if args.test else None}
+            "test_file": str(config.test) if config.test else None}
     if data.test is not None:
         meta["samples"]["test"] = len(data.test[1])
     split_file = {k: v.tolist() for k, v in parts.items()}
     reports = {}
-    for name, target in jobs:
-        out = out_root / (f"{name}-real" if target == "real" else name) \
+    for name, job_target in jobs:
+        out = out_root / (f"{name}-{job_target}" if job_target in ("real", "class") else name) \
             if len(jobs) > 1 else out_root
         start = time.monotonic()
         X_train, y_train = data.arrays(parts, "train")
         X_val, y_val = data.arrays(parts, "val")
         if source is not None:
-            model, keep_scalers, transfer = prepare_transfer(source, data.features, args)
-            if target == "residual":
+            model, keep_scalers, transfer = prepare_transfer(
+                source, data.features, transfer_options(config))
+            if job_target == "residual":
                 model = Residual(model, residual_column)
             history = model.fit(X_train, y_train, X_val, y_val, keep_scalers=keep_scalers)
             model_meta = {**meta, "transfer": transfer}
         else:
-            model = make(name, target, args.seed, residual_column=residual_column,
-                         **(cnn_options(args) if name == "cnn" else {}))
+            model = make(name, job_target, config.seed, residual_column=residual_column,
+                         **(cnn_options(config) if name == "cnn" else {}))
             history = model.fit(X_train, y_train, X_val, y_val)
             model_meta = dict(meta)
         history.setdefault("seconds", time.monotonic() - start)
@@ -284,7 +374,10 @@ def run(args: argparse.Namespace) -> dict:
         (out / "splits.json").write_text(json.dumps(split_file) + "\n")
         reports[model.label] = report
         test = report["metrics"].get("test", {})
-        if test:
+        if test and data.classify:
+            print(f"{model.label:9s} test accuracy {test['accuracy_pct']:6.2f}%  balanced "
+                  f"{test['balanced_accuracy_pct']:6.2f}%  ({history['seconds']:.1f} s) -> {out}")
+        elif test:
             print(f"{model.label:9s} test MAPE {test['mape_pct']:6.2f}%  ln-LOSS "
                   f"{test['ln_loss_pct']:6.3f}%  R2 {test['r2']:.4f}  within 10% "
                   f"{test['within_10pct']:5.1f}%  ({history.get('epochs', 0)} epochs, "
@@ -295,9 +388,9 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    config = parse_args(argv)
     try:
-        run(args)
+        train(config)
     except DataError as err:
         print(f"ml.train: {err}", file=sys.stderr)
         return 2

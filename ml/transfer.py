@@ -1,25 +1,51 @@
 """Transfer learning between kernels and across sample sets.
 
-Features line up by role: architecture parameters and derived (workload-aware) features by
-name (the cache is the same cache), workload parameters by position (k-means' ``objects``
-takes the place of matmul's ``n``).
+Features line up by role: architecture parameters and derived features by name (the same
+hardware, the same family's estimates), workload parameters by position (one kernel's size
+parameter takes the place of another's).
 ``--freeze conv`` keeps exactly the convolutional layers of the source model and retrains
 the dense head; ``--freeze none`` warm-starts every layer.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DataError
-from .features import Feature, FeatureSet
+from .features import FeatureSet
+
+
+@dataclass(frozen=True)
+class TransferOptions:
+    """How the transferred CNN is retrained (the source's architecture is kept)."""
+
+    source: Path
+    freeze: str = "conv"
+    epochs: int = 1000
+    patience: int = 50
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    seed: int = 0
+    quiet: bool = False
+    loss: str = "mse"
+    weight_decay: float = 0.0
+    lr_decay: bool = True
+
+
+def _columns(features: FeatureSet, order: list[int]) -> np.ndarray:
+    """Model-input column order of the features in ``order`` (a one-hot feature moves as a
+    block of its columns)."""
+    starts = np.cumsum([0] + [f.width for f in features.features])
+    return np.concatenate([np.arange(starts[i], starts[i + 1]) for i in order])
 
 
 def align(source: FeatureSet, target: FeatureSet, where: Path) -> tuple[FeatureSet, np.ndarray]:
-    """Target features in the source model's order, and the column order that gives it."""
+    """Target features in the source model's order, and the model-input column order that
+    gives it."""
     if source.names == target.names:
-        return target, np.arange(len(target.names))
+        return target, np.arange(len(target.columns))
     by_name = {f.name: i for i, f in enumerate(target.features)}
     target_workload = [i for i, f in enumerate(target.features) if f.role == "workload"]
     source_workload = [f for f in source.features if f.role == "workload"]
@@ -42,18 +68,21 @@ def align(source: FeatureSet, target: FeatureSet, where: Path) -> tuple[FeatureS
         else:
             i = target_workload[k]
             k += 1
+        if target.features[i].width != f.width:
+            raise DataError(f"--from {where}: {f.name} of the source model takes {f.width} "
+                            f"input column(s), {target.features[i].name} here "
+                            f"{target.features[i].width}; they cannot line up")
         order.append(i)
-        aligned.append(Feature(target.features[i].name, target.features[i].role,
-                               target.features[i].transform))
+        aligned.append(target.features[i])
     extra = set(range(len(target.features))) - set(order)
     if extra:
         names = ", ".join(target.features[i].name for i in sorted(extra))
         raise DataError(f"--from {where}: parameters {names} have no counterpart in the source "
                         f"model ({', '.join(source.names)})")
-    return FeatureSet(aligned, target.source), np.array(order)
+    return FeatureSet(aligned, target.source), _columns(target, order)
 
 
-def prepare_transfer(source, target: FeatureSet, args):
+def prepare_transfer(source, target: FeatureSet, args: TransferOptions):
     """(model ready to fit, keep the source's input scaling?, transfer record)."""
     from .models.cnn import CNN, conv_layers
 
@@ -63,6 +92,7 @@ def prepare_transfer(source, target: FeatureSet, args):
                         "transfer learning needs the CNN")
     model.epochs, model.patience, model.batch_size = args.epochs, args.patience, args.batch_size
     model.learning_rate, model.seed, model.progress = args.learning_rate, args.seed, not args.quiet
+    model.loss, model.weight_decay, model.lr_decay = args.loss, args.weight_decay, args.lr_decay
     frozen = []
     if args.freeze == "conv":
         for layer in conv_layers(model.model):
@@ -71,6 +101,7 @@ def prepare_transfer(source, target: FeatureSet, args):
     model.compile()  # a change of trainable layers takes effect at compile
     same_features = [f["name"] for f in source.meta["features"]] == target.names
     record = {"source": str(args.source), "source_tabular": source.meta.get("tabular"),
-              "freeze": args.freeze, "frozen_layers": frozen,
+              "freeze": args.freeze, "frozen_layers": frozen, "loss": args.loss,
+              "weight_decay": args.weight_decay, "lr_decay": args.lr_decay,
               "input_scaling": "source's" if same_features else "refitted on this data"}
     return model, same_features, record

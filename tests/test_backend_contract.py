@@ -8,6 +8,7 @@ import pytest
 
 from conftest import SHIPPED_SPECS
 from driver.backends import Backend, available, backend_class
+from driver.families import Family, family_class
 from driver.spec import load_spec
 
 BACKENDS = available()
@@ -28,8 +29,11 @@ def test_backends_are_discovered():
 def test_declares_the_contract(name):
     cls = backend_class(name)
     assert issubclass(cls, Backend) and cls.name == name
-    assert cls.response_names[0] == "cycles"
+    assert cls.objectives and set(cls.objectives) <= set(cls.response_names)
+    assert set(cls.response_kinds) <= set(cls.response_names)
+    assert set(cls.response_kinds.values()) <= {"binary"}
     assert len(set(cls.response_names)) == len(cls.response_names)
+    assert issubclass(family_class(cls.family), Family)
     jsonschema.Draft202012Validator.check_schema(cls.settings_schema)
     assert cls.settings_schema.get("additionalProperties") is False  # typos are errors
 
@@ -40,6 +44,9 @@ def test_ships_a_spec_that_loads(name):
     assert path is not None, f"no dakota_inputs/*.yaml uses backend {name}"
     spec = load_spec(path)
     assert spec["backend"]["name"] == name
+    assert spec["objective"] == backend_class(name).objectives[0]
+    # Every swept parameter means something to the backend (a typo is refused at load).
+    assert {p["name"] for p in spec["parameters"]} <= backend_class(name).consumed_parameters(spec)
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -52,4 +59,5 @@ def test_evaluates_one_point(name, native_built, tmp_path):
     point = {p["name"]: min(p["values"]) for p in spec["parameters"]}
     responses = cls(spec["backend"]["settings"], timeout_s=300).evaluate(point, tmp_path)
     assert set(responses) >= set(cls.response_names)
-    assert math.isfinite(responses["cycles"]) and responses["cycles"] > 0
+    objective = cls.objectives[0]
+    assert math.isfinite(responses[objective]) and responses[objective] > 0

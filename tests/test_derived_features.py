@@ -36,10 +36,10 @@ def profiles(tmp_path, monkeypatch):
 
 def test_estimated_l1_misses_equal_the_simulated_ones(small_kmeans, profiles, tmp_path):
     from driver.backends import qemu_riscv
-    from ml.derived import add_derived
+    from driver.families.cache.derived import add_derived
 
     spec = load_spec(KMEANS_SPEC)
-    frame = read_table(small_kmeans).frame.iloc[::5].reset_index(drop=True)  # 80 points
+    frame = read_table(small_kmeans, "cycles").frame.iloc[::5].reset_index(drop=True)  # 80 points
     backend = qemu_riscv.Backend(spec["backend"]["settings"], timeout_s=120)
     names = [p["name"] for p in spec["parameters"]]
     simulated = []
@@ -60,9 +60,9 @@ def test_estimated_l1_misses_equal_the_simulated_ones(small_kmeans, profiles, tm
 
 
 def test_profiles_are_cached_per_workload_point(small_kmeans, profiles):
-    from ml.derived import add_derived
+    from driver.families.cache.derived import add_derived
 
-    frame = read_table(small_kmeans).frame
+    frame = read_table(small_kmeans, "cycles").frame
     spec = load_spec(KMEANS_SPEC)
     add_derived(frame, spec)
     runs = (profiles / "runs.log").read_text().splitlines()
@@ -82,24 +82,24 @@ def test_model_with_derived_features_refuses_input_without_them(small_kmeans, pr
     assert meta["feature_mode"] == "both"
     assert [f["name"] for f in meta["features"] if f["role"] == "derived"][0] == "est_l1i_sets"
     points = tmp_path / "points.csv"
-    read_table(small_kmeans).frame.head(5).to_csv(points, index=False)
+    read_table(small_kmeans, "cycles").frame.head(5).to_csv(points, index=False)
     proc = subprocess.run([PYTHON, "-m", "ml.predict", str(out), "--points", str(points)],
                           capture_output=True, text=True)
-    assert proc.returncode == 2 and "uses derived (workload-aware) features" in proc.stderr
+    assert proc.returncode == 2 and "uses derived features" in proc.stderr
     assert not (out / "predictions_points.csv").exists()
     proc = subprocess.run([PYTHON, "-m", "ml.predict", str(out), "--points", str(points),
                            "--spec", str(KMEANS_SPEC), "--out", str(tmp_path / "p.csv")],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     predicted = pd.read_csv(tmp_path / "p.csv")["predicted_cycles"]
-    actual = read_table(small_kmeans).frame.head(5)["cycles"]
+    actual = read_table(small_kmeans, "cycles").frame.head(5)["cycles"]
     assert (np.abs(predicted - actual) / actual).mean() < 0.25
 
 
 def test_gem5_study_gets_the_same_profile_features_without_gem5(profiles):
     """The features come from the program under QEMU, whatever simulator labels the points:
     a gem5 spec (gem5 absent here) gets exactly the embedded backend's."""
-    from ml.derived import add_derived
+    from driver.families.cache.derived import add_derived
     from ml.features import load_spec_features
 
     _, gem5 = load_spec_features(ROOT / "dakota_inputs" / "gem5_matmul.yaml", "both")
@@ -126,7 +126,7 @@ def test_default_features_and_residual_target(small_kmeans, profiles, tmp_path):
     assert (meta["feature_mode"], meta["target"], meta["model"]) == ("both", "residual",
                                                                       "rf-residual")
     loaded = bundle.load(out).model
-    frame = add_est(read_table(small_kmeans).frame)
+    frame = add_est(read_table(small_kmeans, "cycles").frame)
     X = bundle.load(out).features.matrix(frame, "t")
     estimate = 2 ** frame["est_cycles"].to_numpy()
     # The model is the estimate times a learned ratio.
@@ -136,7 +136,8 @@ def test_default_features_and_residual_target(small_kmeans, profiles, tmp_path):
 
     plain = tmp_path / "nospec"
     proc = subprocess.run([PYTHON, "-m", "ml.train", str(small_kmeans), "--model", "rf",
-                           "--out", str(plain), "--quiet"], capture_output=True, text=True)
+                           "--response", "cycles", "--out", str(plain), "--quiet"],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     meta = json.loads((plain / "bundle.json").read_text())
     assert (meta["feature_mode"], meta["target"]) == ("raw", "log")
@@ -145,10 +146,10 @@ def test_default_features_and_residual_target(small_kmeans, profiles, tmp_path):
                           str(KMEANS_SPEC), "--features", "raw", "--target", "residual",
                           "--out", str(tmp_path / "bad")], capture_output=True, text=True)
     assert bad.returncode == 2
-    assert "--target residual: the model needs the profile's estimate (est_cycles)" in bad.stderr
+    assert "--target residual: the model needs the family's analytic estimate" in bad.stderr
 
 
 def add_est(frame):
-    from ml.derived import add_derived
+    from driver.families.cache.derived import add_derived
 
     return add_derived(frame, load_spec(KMEANS_SPEC))

@@ -153,7 +153,7 @@ def forest(spec_file, tmp_path):
 def test_all_enumerates_the_product_with_answers(forest, spec_file, tmp_path):
     out = tmp_path / "all.csv"
     proc = run_module("ml.predict", str(forest), "--spec", str(spec_file), "--all", "--top",
-                      "2", "--budget-kib", "40", "--pareto", "--chunk", "17", "--out",
+                      "2", "--budget", "total_cache_kib=40", "--pareto", "--chunk", "17", "--out",
                       str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     frame = pd.read_csv(out)

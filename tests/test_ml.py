@@ -53,19 +53,19 @@ def test_tabular_formats_and_failed_rows(tmp_path):
     annotated = tmp_path / "a.dat"
     annotated.write_text("%eval_id interface x y cycles\n1 NO_ID 1 2 100\n2 NO_ID 2 2 nan\n"
                          "3 NO_ID 4 2 FAIL\n4 NO_ID 8 2 400\n")
-    table = read_table(annotated)
+    table = read_table(annotated, "cycles")
     assert table.failed == 2 and list(table.frame["cycles"]) == [100, 400]
     custom = tmp_path / "c.dat"  # custom-annotated: header without eval_id/interface
     custom.write_text("%x y cycles\n1 2 100\n2 2 nan\n")
-    assert read_table(custom).columns == ["x", "y", "cycles"] and read_table(custom).failed == 1
+    assert read_table(custom, "cycles").columns == ["x", "y", "cycles"] and read_table(custom, "cycles").failed == 1
     csv = tmp_path / "p.csv"
     csv.write_text("x,y,cycles\n1,2,100\n2,2,\n4,2,300\n")
-    table = read_table(csv)
+    table = read_table(csv, "cycles")
     assert table.failed == 1 and list(table.frame["x"]) == [1, 4]
 
 
 def test_reference_data_parses(kmeans_slice):
-    table = read_table(kmeans_slice)
+    table = read_table(kmeans_slice, "cycles")
     assert len(table.frame) == 700 and table.failed == 0
     assert (table.frame["cycles"] > table.frame["instructions"]).all()
 
@@ -97,7 +97,7 @@ def train(tabular, out, *extra):
 def test_forest_on_real_slice_beats_mean_predictor(kmeans_slice, tmp_path):
     report = train(kmeans_slice, tmp_path / "rf", "--model", "rf", "--seed", "3")
     test = report["metrics"]["test"]
-    frame = read_table(kmeans_slice).frame
+    frame = read_table(kmeans_slice, "cycles").frame
     splits = json.loads((tmp_path / "rf" / "splits.json").read_text())
     train_cycles = frame["cycles"].to_numpy()[splits["train"]]
     test_cycles = frame["cycles"].to_numpy()[splits["test"]]
@@ -216,7 +216,7 @@ def test_bad_tabular(tmp_path, content, text):
     bad = tmp_path / "bad.dat"
     bad.write_text(content)
     out = tmp_path / "out"
-    proc = ml("ml.train", str(bad), "--model", "rf", "--out", str(out))
+    proc = ml("ml.train", str(bad), "--model", "rf", "--response", "cycles", "--out", str(out))
     assert_one_line(proc, text)
     assert not out.exists()
 
@@ -250,3 +250,33 @@ def test_corrupt_model_file(cnn_bundle, tmp_path):
     proc = ml("ml.predict", str(broken), "--spec", str(KMEANS_SPEC), "--all")
     assert_one_line(proc, "cannot load the model")
     assert sorted(p.name for p in broken.iterdir()) == before
+
+
+# --- a 0/1 response: a classifier, scored by accuracy --------------------------------------
+
+def test_binary_response_is_learned_by_a_classifier(kmeans_slice, tmp_path):
+    """A 0/1 column (here: whether the design runs within the slice's median cycles at its
+    workload size) is learned as classes, reported as accuracy, and predicted as 0/1."""
+    import pandas as pd
+
+    frame = read_table(kmeans_slice, "cycles").frame
+    median = frame.groupby("objects")["cycles"].transform("median")
+    variables = list(frame.columns[2:frame.columns.get_loc("cycles")])
+    labelled = frame[variables].assign(fast=(frame["cycles"] <= median).astype(int))
+    data = tmp_path / "fast.csv"
+    labelled.to_csv(data, index=False)
+    out = tmp_path / "clf"
+    proc = ml("ml.train", str(data), "--response", "fast", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"] == "rf-class" and report["target"] == "class"
+    test = report["metrics"]["test"]
+    majority = max(labelled["fast"].mean(), 1 - labelled["fast"].mean()) * 100
+    assert test["accuracy_pct"] > majority + 10, (test, majority)
+    assert "mape_pct" not in test
+    points = tmp_path / "points.csv"
+    labelled.head(20).to_csv(points, index=False)
+    proc = ml("ml.predict", str(out), "--points", str(points), "--out", str(tmp_path / "p.csv"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    predicted = pd.read_csv(tmp_path / "p.csv")["predicted_fast"]
+    assert set(predicted.unique()) <= {0, 1}

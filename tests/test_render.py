@@ -26,10 +26,14 @@ def test_deck_follows_spec(tmp_path):
                                 "refinement_samples": [3, 4]},
                       execution={"concurrency": 3, "batch_size": 5},
                       parameters=small_spec()["parameters"] +
-                      [{"name": "alpha", "role": "workload", "values": [0.5, 1.5]}])
-    spec["backend"]["settings"]["args"] = ["{n}"]
+                      [{"name": "alpha", "role": "workload", "values": [0.5, 1.5]},
+                       {"name": "kernel", "role": "workload", "values": ["nw", "matmul"]}])
+    spec["backend"]["settings"] = {"args": ["{n}", "{alpha}"]}
     render_study(write_spec(tmp_path / "s.yaml", spec), tmp_path / "run")
     deck = (tmp_path / "run" / "study.in").read_text()
+    # Dakota's own order of design sets: integer, string, real; strings sorted and quoted.
+    assert deck.index("integer = 5") < deck.index("string = 1") < deck.index("real = 1")
+    assert "set_values = 'matmul' 'nw'" in deck
     assert "sample_type random" in deck and "samples = 9" in deck and "seed = 77" in deck
     assert "refinement_samples = 3 4" in deck
     assert "batch size = 5" in deck and "evaluation_concurrency = 3" in deck

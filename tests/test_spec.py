@@ -65,18 +65,72 @@ BAD = [
      "must equal the L1 line"),
     (("responses",), ["cycles", "ipc"], "responses[1]", "allowed: cycles"),
     (("execution", "batch_size"), 0, "execution.batch_size", "minimum"),
+    # Typed parameters, objectives, what the backend consumes (the families issue).
+    (("parameters", 0, "name"), "l1d_sise_kib", "parameters[0].name",
+     "does not consume a parameter 'l1d_sise_kib'; allowed: kernel, l1d_size_kib"),
+    (("parameters", 0, "values"), [1, "big"], "parameters[0].values", "mixes numbers and words"),
+    (("parameters", 0, "values"), [1, float("inf")], "parameters[0].values", "not a finite"),
+    (("parameters", 0, "values"), [1, float("nan")], "parameters[0].values", "not a finite"),
+    (("parameters", 0, "type"), "categorical", "parameters[0].type", "must be words"),
+    (("parameters", 0, "type"), "complex", "parameters[0].type", "'integer', 'real'"),
+    (("parameters", 0, "transform"), "onehot", "parameters[0].transform",
+     "allowed: auto, none, log2"),
+    (("parameters", 4, "values"), ["a b", "c"], "parameters[4].values[0]", "does not match"),
+    (("parameters", 4, "values"), ["128", "c"], "parameters[4].values[0]", "does not match"),
+    (("backend", "settings", "cache"), {"l1d_ways": 2}, "backend.settings.cache.l1d_ways",
+     "also swept"),
+    (("objective",), "ipc", "objective", "allowed: cycles, instructions"),
+    (("responses",), ["instructions"], "objective", "'cycles' is not among"),
 ]
 
 
 @pytest.mark.parametrize("path,value,field,text", BAD, ids=[b[2] + ":" + str(b[1]) for b in BAD])
 def test_bad_spec_is_one_line_naming_file_and_field(tmp_path, path, value, field, text):
-    spec_file = write_spec(tmp_path / "bad.yaml", _mutate(path, value))
+    spec = _mutate(path, value)
+    if field == "objective" and path == ("responses",):
+        spec["objective"] = "cycles"
+    spec_file = write_spec(tmp_path / "bad.yaml", spec)
     with pytest.raises(SpecError) as err:
         load_spec(spec_file)
     message = str(err.value)
     assert "\n" not in message
     assert message.startswith(f"{spec_file}: {field}:"), message
     assert text in message
+
+
+def test_parameter_types(tmp_path):
+    spec = small_spec()
+    spec["parameters"][4] = {"name": "n", "role": "workload", "type": "integer",
+                             "values": [16, 24.5]}
+    with pytest.raises(SpecError, match=r"parameters\[4\].values: type integer, but 24.5 is "
+                       r"not a whole number \(use type: real\)"):
+        load_spec(write_spec(tmp_path / "s.yaml", spec))
+    spec["parameters"][4] = {"name": "n", "role": "workload", "values": [16.0, 32.0]}
+    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
+    assert loaded["parameters"][4]["type"] == "integer"
+    assert loaded["parameters"][4]["values"] == [16, 32]
+    assert all(isinstance(v, int) for v in loaded["parameters"][4]["values"])
+    spec["parameters"][4] = {"name": "n", "role": "workload", "type": "real", "values": [16, 32]}
+    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
+    assert loaded["parameters"][4]["values"] == [16.0, 32.0]
+    assert all(isinstance(v, float) for v in loaded["parameters"][4]["values"])
+
+
+def test_kernel_as_a_categorical_parameter(tmp_path):
+    spec = small_spec(backend={"name": "qemu_riscv", "settings": {"args": ["{n}"]}})
+    spec["parameters"].append({"name": "kernel", "role": "workload",
+                               "values": ["matmul", "kmeans"]})
+    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
+    assert loaded["parameters"][-1]["type"] == "categorical"
+    assert set(loaded["backend"]["settings"]["programs"]) == {"matmul", "kmeans"}
+    spec["parameters"][-1]["values"] = ["matmul", "fft"]
+    with pytest.raises(SpecError, match=r"parameters\[5\].values: 'fft' is not a built-in "
+                       "kernel; allowed: kmeans, matmul"):
+        load_spec(write_spec(tmp_path / "s.yaml", spec))
+    spec["parameters"][-1]["values"] = ["matmul", "nw"]
+    spec["backend"]["settings"]["kernel"] = "nw"
+    with pytest.raises(SpecError, match="backend.settings.kernel: the study sweeps the kernel"):
+        load_spec(write_spec(tmp_path / "s.yaml", spec))
 
 
 def test_batch_mode_requires_recover_nan(tmp_path):

@@ -15,7 +15,7 @@ def test_study_run_end_to_end_and_resume(tmp_path, native_built):
     proc = run_module("driver.study", "run", str(spec_file), "-o", str(rundir))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "study tiny: 8 evaluations, 0 failed" in proc.stdout
-    assert "fastest design found per workload:" in proc.stdout
+    assert "best design found per workload (lowest cycles):" in proc.stdout
     assert "8/8" in proc.stderr  # the progress display reached the total
 
     columns, rows = read_tabular(rundir / "tabular.dat")

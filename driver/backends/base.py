@@ -1,7 +1,9 @@
 """The contract every simulator backend implements.
 
 A backend turns one design point (a dict of parameter name -> value, in the units the
-study spec names) into responses (a dict of response name -> float, ``cycles`` first).
+study spec names: int, float, or str for a categorical parameter) into responses (a dict
+of response name -> float). It declares the design-space family it belongs to, the
+parameters it consumes, its responses and which of them can be a study's objective.
 Rendering simulator inputs, running the simulator and parsing its output are kept in
 separate functions inside each backend module so that parsing can be tested on real
 recorded outputs without the simulator.
@@ -40,14 +42,24 @@ class Backend:
     ``settings_schema``
         JSON schema (draft 2020-12) for the spec's ``backend.settings``; its
         ``default`` values are filled in when the spec is loaded.
+    ``family``
+        The design-space family (``driver.families.<family>``) whose vocabulary, derived
+        features, estimate and cost axes apply to this backend's studies.
     ``response_names``
-        Every response the backend can produce, ``cycles`` first.
+        Every response the backend can produce.
+    ``objectives``
+        The responses that can be a study's objective, the default first. A 0/1 response
+        such as ``valid`` is listed in ``response_kinds`` as ``binary`` (trained as a
+        classifier); every other response is a positive real quantity.
     """
 
     name: str = ""
+    family: str = "generic"
     settings_schema: dict[str, Any] = {"type": "object", "additionalProperties": False,
                                        "properties": {}}
-    response_names: tuple[str, ...] = ("cycles",)
+    response_names: tuple[str, ...] = ()
+    objectives: tuple[str, ...] = ()
+    response_kinds: dict[str, str] = {}
 
     def __init__(self, settings: Mapping[str, Any], timeout_s: float = 600.0):
         """``settings``: the resolved ``backend.settings`` of a loaded spec;
@@ -64,6 +76,16 @@ class Backend:
         ``where``) for a spec this backend cannot run, e.g. an impossible cache geometry;
         make relative paths absolute against ``spec_dir``.
         """
+
+    @classmethod
+    def consumed_parameters(cls, spec: dict[str, Any]) -> set[str]:
+        """Names of the parameters this backend gives a meaning to, for a spec whose
+        settings ``resolve`` completed. A swept parameter outside this set is refused at
+        load (a typo would otherwise silently simulate a default). Default: the family's
+        vocabulary."""
+        from ..families import family_class
+
+        return set(family_class(cls.family).vocabulary)
 
     @classmethod
     def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:

@@ -28,7 +28,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import cache_geometry, workload
+from ..families.cache import Family as CacheFamily
+from ..families.cache import geometry, program
 from ..process import last_line, run_with_timeout
 from .base import Backend as _Base
 from .base import EvaluationFailed, SpecError
@@ -226,7 +227,8 @@ def missing_reason(settings: Mapping[str, Any]) -> str | None:
     if settings.get("config") == "legacy" and find_se_py(settings, gem5) is None:
         return ("config legacy: se.py not found; set backend.settings.se_py or GEM5_ROOT "
                 "(gem5 source tree with configs/deprecated/example/se.py)")
-    missing = [p for p in (settings.get("program"),) if p and not os.path.exists(p)]
+    missing = [p for p in (program.all_programs(settings) if settings.get("program")
+                           or settings.get("programs") else []) if not os.path.exists(p)]
     return f"not built: {', '.join(missing)} (run `make setup`)" if missing else None
 
 
@@ -241,7 +243,7 @@ def check_runnable(settings: Mapping[str, Any], where: str) -> None:
 # ------------------------------------------------------------------- inputs for a point
 
 def _sizes(point: Mapping[str, Any], fixed: Mapping[str, int]) -> dict[str, Any]:
-    h = cache_geometry.hierarchy(point, fixed)
+    h = geometry.hierarchy(point, fixed)
     return {"l1d_kib": h.l1d.size_bytes // 1024, "l1d_ways": h.l1d.ways,
             "l1i_kib": h.l1i.size_bytes // 1024, "l1i_ways": h.l1i.ways,
             "l2_kib": h.l2.size_bytes // 1024, "l2_ways": h.l2.ways,
@@ -258,15 +260,16 @@ def stdlib_script(settings: Mapping[str, Any], point: Mapping[str, Any]) -> str:
 
     return render(TEMPLATE, **_sizes(point, settings["cache"]), clock=_clock(settings),
                   memory_class=MEMORIES[settings["memory"]][0],
-                  memory_size=f"{settings['memory_mib']}MiB", program=settings["program"],
-                  arguments=workload.program_arguments(settings, point))
+                  memory_size=f"{settings['memory_mib']}MiB",
+                  program=program.program_for(settings, point),
+                  arguments=program.program_arguments(settings, point))
 
 
 def legacy_arguments(settings: Mapping[str, Any], point: Mapping[str, Any], se_py: str,
                      outdir: Path) -> list[str]:
     """gem5 + deprecated se.py argument list for one design point (no shell involved)."""
     s = _sizes(point, settings["cache"])
-    args = workload.program_arguments(settings, point)
+    args = program.program_arguments(settings, point)
     if any(not a or any(c.isspace() for c in a) for a in args):
         # se.py splits --options on whitespace; such an argument cannot be passed.
         raise EvaluationFailed(f"config legacy cannot pass program argument(s) {args!r} "
@@ -282,16 +285,17 @@ def legacy_arguments(settings: Mapping[str, Any], point: Mapping[str, Any], se_p
             f"--l1i_size={s['l1i_kib']}KiB", f"--l1i_assoc={s['l1i_ways']}",
             f"--l2_size={s['l2_kib']}KiB", f"--l2_assoc={s['l2_ways']}",
             f"--cacheline_size={s['line_bytes']}",
-            f"--cmd={settings['program']}", f"--options={' '.join(args)}"]
+            f"--cmd={program.program_for(settings, point)}", f"--options={' '.join(args)}"]
 
 
 class Backend(_Base):
     name = "gem5"
+    family = "cache"
     settings_schema = {
         "type": "object", "additionalProperties": False,
         "properties": {
-            **workload.WORKLOAD_SETTINGS_SCHEMA,
-            "cache": cache_geometry.CACHE_SETTINGS_SCHEMA,
+            **program.WORKLOAD_SETTINGS_SCHEMA,
+            "cache": geometry.CACHE_SETTINGS_SCHEMA,
             "config": {"enum": ["stdlib", "legacy"], "default": "stdlib"},
             "gem5": {"type": "string", "minLength": 1},
             "se_py": {"type": "string", "minLength": 1},
@@ -301,6 +305,7 @@ class Backend(_Base):
         },
     }
     response_names = RESPONSES
+    objectives = ("cycles", "sim_seconds")
 
     @classmethod
     def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
@@ -310,8 +315,8 @@ class Backend(_Base):
         explicitly configured ``gem5`` or ``se_py`` path that does not exist is.
         """
         settings = spec["backend"]["settings"]
-        cache_geometry.check_geometry(spec, settings["cache"], where)
-        workload.resolve_program(spec, settings, where, spec_dir)
+        CacheFamily.check(spec, settings["cache"], where)
+        program.resolve_program(spec, settings, where, spec_dir)
         for key in ("gem5", "se_py"):
             value = settings.get(key)
             if value and (os.sep in value or key == "se_py"):
@@ -322,6 +327,10 @@ class Backend(_Base):
         gem5, _ = find_gem5(settings)
         if gem5:
             settings["gem5"] = gem5
+
+    @classmethod
+    def consumed_parameters(cls, spec: dict[str, Any]) -> set[str]:
+        return CacheFamily.consumed_parameters(spec)
 
     @classmethod
     def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:

@@ -2,15 +2,8 @@
 cyclecast's cache-simulation plugin (``native/plugin/cachesim.c``).
 
 The plugin simulates L1I, L1D and a unified L2 (LRU, write-back, write-allocate) and
-writes its counters as JSON. Cycles come from an in-order blocking timing model::
-
-    cycles = instructions
-           + l2_hit_cycles   x (l1i_misses + l1d_misses)
-           + memory_cycles   x l2_misses
-           + writeback_cycles x l2_writebacks
-
-(one cycle per instruction; every L1 miss waits for L2; every L2 miss waits for
-memory; every dirty L2 eviction occupies the memory bus). The constants live in the spec
+writes its counters as JSON. Cycles come from the cache family's in-order blocking timing
+model (:mod:`driver.families.cache.timing`); its constants live in the spec
 (``backend.settings.timing``); every raw counter is also a response so users can re-model.
 """
 from __future__ import annotations
@@ -19,7 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from .. import cache_geometry, workload
+from ..families.cache import Family as CacheFamily
+from ..families.cache import geometry, program, timing
 from ..process import last_line, run_with_timeout
 from .base import Backend as _Base
 from .base import EvaluationFailed, SpecError
@@ -30,23 +24,20 @@ if TYPE_CHECKING:
 
 COUNTERS = ("instructions", "l1i_accesses", "l1i_misses", "l1d_accesses", "l1d_misses",
             "l1d_writebacks", "l2_accesses", "l2_misses", "l2_writebacks", "loads", "stores")
-PLUGIN = workload.BUILD / "plugins" / "libcachesim.so"
+PLUGIN = program.BUILD / "plugins" / "libcachesim.so"
 QEMU = "qemu-riscv64"
 STATS_FILE = "cachesim.json"
 GUEST_PROGRAM = "program"
 
 
-def cycles(counters: Mapping[str, float], timing: Mapping[str, float]) -> float:
-    """The documented timing model (module docstring); counters as the plugin writes them."""
-    return (counters["instructions"]
-            + timing["l2_hit_cycles"] * (counters["l1i_misses"] + counters["l1d_misses"])
-            + timing["memory_cycles"] * counters["l2_misses"]
-            + timing["writeback_cycles"] * counters["l2_writebacks"])
+def cycles(counters: Mapping[str, float], constants: Mapping[str, float]) -> float:
+    """The family's timing model on the counters the plugin writes."""
+    return float(timing.cycles(counters, constants))
 
 
 def plugin_arguments(point: Mapping[str, Any], fixed: Mapping[str, int], stats: Path) -> str:
     """The ``-plugin`` option value for one design point (sizes in bytes)."""
-    h = cache_geometry.hierarchy(point, fixed)
+    h = geometry.hierarchy(point, fixed)
     args = [str(PLUGIN),
             f"l1i_size={h.l1i.size_bytes}", f"l1i_ways={h.l1i.ways}",
             f"l1d_size={h.l1d.size_bytes}", f"l1d_ways={h.l1d.ways}",
@@ -66,29 +57,24 @@ def parse_stats(text: str) -> dict[str, float]:
 
 class Backend(_Base):
     name = "qemu_riscv"
+    family = "cache"
     settings_schema = {
         "type": "object", "additionalProperties": False,
         "properties": {
-            **workload.WORKLOAD_SETTINGS_SCHEMA,
-            "cache": cache_geometry.CACHE_SETTINGS_SCHEMA,
-            "timing": {
-                "type": "object", "additionalProperties": False, "default": {},
-                "properties": {
-                    "l2_hit_cycles": {"type": "number", "minimum": 0, "default": 12},
-                    "memory_cycles": {"type": "number", "minimum": 0, "default": 100},
-                    "writeback_cycles": {"type": "number", "minimum": 0, "default": 100},
-                },
-            },
+            **program.WORKLOAD_SETTINGS_SCHEMA,
+            "cache": geometry.CACHE_SETTINGS_SCHEMA,
+            "timing": timing.TIMING_SETTINGS_SCHEMA,
             "qemu": {"type": "string", "default": QEMU},
         },
     }
     response_names = ("cycles",) + COUNTERS
+    objectives = ("cycles",)
 
     @classmethod
     def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
         settings = spec["backend"]["settings"]
-        cache_geometry.check_geometry(spec, settings["cache"], where)
-        workload.resolve_program(spec, settings, where, spec_dir)
+        CacheFamily.check(spec, settings["cache"], where)
+        program.resolve_program(spec, settings, where, spec_dir)
         import shutil  # resolve() runs once per study, not in the driver
 
         qemu = shutil.which(settings["qemu"])
@@ -98,8 +84,13 @@ class Backend(_Base):
         settings["qemu"] = qemu
 
     @classmethod
+    def consumed_parameters(cls, spec: dict[str, Any]) -> set[str]:
+        return CacheFamily.consumed_parameters(spec)
+
+    @classmethod
     def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:
-        missing = [p for p in (str(PLUGIN), settings["program"]) if not os.path.exists(p)]
+        missing = [p for p in (str(PLUGIN), *program.all_programs(settings))
+                   if not os.path.exists(p)]
         return f"not built: {', '.join(missing)} (run `make setup`)" if missing else None
 
     def command(self, point: Mapping[str, Any], workdir: Path) -> list[str]:
@@ -108,20 +99,20 @@ class Backend(_Base):
         Guest addresses, hence cache counts, depend on the strings QEMU puts on the guest
         stack (argv[0], environment) and on the program's real path (the guest reads it
         from /proc/self/exe). So the program is a copy at a fixed path
-        (workload.pinned_copy), reached through a symlink with a fixed relative name, the
+        (program.pinned_copy), reached through a symlink with a fixed relative name, the
         environment is empty and stdout is a pipe (run_with_timeout): the same design point
         gives the same counts in any work directory and checkout, on any machine
         (tests/test_reference_data.py).
         """
         s = self.settings
         link = workdir / GUEST_PROGRAM
-        pinned = str(workload.pinned_copy(s["program"]))
+        pinned = str(program.pinned_copy(program.program_for(s, point)))
         if not (link.is_symlink() and os.readlink(link) == pinned):
             link.unlink(missing_ok=True)
             link.symlink_to(pinned)
         return [s["qemu"], "-0", GUEST_PROGRAM,
                 "-plugin", plugin_arguments(point, s["cache"], workdir / STATS_FILE),
-                GUEST_PROGRAM, *workload.program_arguments(s, point)]
+                GUEST_PROGRAM, *program.program_arguments(s, point)]
 
     def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
         stats = workdir / STATS_FILE

@@ -1,9 +1,12 @@
-"""The surrogate-model contract: fit on features, predict cycles.
+"""The surrogate-model contract: fit on features, predict a response.
 
 Shapes and units: ``X`` is float32 of shape (points, features), already transformed by
-:class:`ml.features.FeatureSet` (e.g. log2 of sizes); ``cycles`` is float of shape (points,),
-in cycles (never logs). Each model handles its own input and target scaling, so that a
-saved model predicts from the same ``X`` it was trained on.
+:class:`ml.features.FeatureSet` (e.g. log2 of sizes); ``y`` is float of shape (points,).
+For a regression model ``y`` is the objective in its own unit (e.g. cycles or seconds,
+never logs; positive for the log and residual targets); for a classification model it
+holds integer class labels (e.g. a 0/1 ``valid`` flag) stored as floats. Each model
+handles its own input and target scaling, so that a saved model predicts from the same
+``X`` it was trained on.
 """
 from __future__ import annotations
 
@@ -11,32 +14,51 @@ from pathlib import Path
 
 import numpy as np
 
+TASKS = ("regression", "classification")
+
 
 class Surrogate:
     name: str = ""
-    # What the model fits: log = ln(cycles), real = cycles, residual = ln(cycles / the
-    # profile's estimate) (:mod:`ml.models.residual`).
+    # What the model fits: log = ln(y), real = y, residual = ln(y / an analytic estimate
+    # of y) (:mod:`ml.models.residual`), class = class labels (a classifier).
     target: str = "log"
+    # regression: predict() returns the objective; classification: class labels.
+    task: str = "regression"
 
     @property
     def label(self) -> str:
         return self.name if self.target == "log" else f"{self.name}-{self.target}"
 
-    def fit(self, X: np.ndarray, cycles: np.ndarray, X_val: np.ndarray,
-            cycles_val: np.ndarray) -> dict:
-        """Train; return a history dict (at least ``epochs``; per-epoch lists if any)."""
+    @classmethod
+    def create(cls, name: str, target: str, seed: int, **options) -> Surrogate:
+        """A new, untrained model (what :func:`ml.models.make` calls); ``options`` are
+        the model's hyperparameters, as keyword arguments of its ``__init__``."""
+        raise NotImplementedError
+
+    def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None,
+            y_val: np.ndarray | None) -> dict:
+        """Train on ``X`` (points, features) and ``y`` (points,); the validation split
+        (may be None for models that do not use one) has the same layout. Return a
+        history dict (at least ``epochs``; per-epoch lists if any)."""
         raise NotImplementedError
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predicted cycles, shape (points,)."""
+        """Predicted objective (regression) or class label (classification), float of
+        shape (points,)."""
         raise NotImplementedError
 
     def predict_spread(self, X: np.ndarray) -> np.ndarray | None:
-        """Uncertainty per point (ln cycles: disagreement of an ensemble), or None."""
+        """Uncertainty per point (ln units: disagreement of an ensemble), or None."""
+        return None
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray | None:
+        """Classification: probability of the positive (largest) class, float of shape
+        (points,) in [0, 1]; None for regression models or classifiers without one."""
         return None
 
     def save(self, directory: Path) -> dict:
-        """Write the model's files into ``directory``; return what load() needs."""
+        """Write the model's files into ``directory``; return what load() needs (a JSON
+        object with at least ``file`` and ``name``)."""
         raise NotImplementedError
 
     @classmethod

@@ -1,54 +1,100 @@
-"""Baselines: LARS-Lasso, SVR, random forest, KNN, decision tree and XGBoost, each a
-scikit-learn pipeline (standardised inputs) fitted on ln(cycles) or on cycles."""
+"""Regression baselines: LARS-Lasso, SVR, random forest, KNN, decision tree, XGBoost,
+ordinary least squares and a multilayer perceptron (64, 32, 16, 4), each a scikit-learn
+pipeline (standardised inputs) fitted on ln(y) or on y, y being the objective (e.g. cycles
+or seconds).
+
+The estimators are described by tables (``name -> (module, class, default
+hyperparameters)``) imported only when a model is built, so that listing the models
+imports neither scikit-learn nor XGBoost.
+"""
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import joblib
 import numpy as np
 
+from ..errors import DataError
 from .base import Surrogate
 
 MODEL_FILE = "model.joblib"
+MLP_LAYERS = (64, 32, 16, 4)  # the accelerator paper's MLP
 
 
-def _estimator(name: str, seed: int):
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.linear_model import LassoLars
-    from sklearn.neighbors import KNeighborsRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVR
-    from sklearn.tree import DecisionTreeRegressor
-
-    if name == "xgb":
-        from xgboost import XGBRegressor
-
+def regressors(seed: int) -> dict[str, tuple[str, str, dict]]:
+    """``name -> (module, class, hyperparameters)`` of the regression estimators."""
+    return {
+        "llr": ("sklearn.linear_model", "LassoLars", {"alpha": 1e-4, "random_state": seed}),
+        "svr": ("sklearn.svm", "SVR", {"C": 10.0, "epsilon": 0.01, "gamma": "scale"}),
+        "rf": ("sklearn.ensemble", "RandomForestRegressor",
+               {"n_estimators": 300, "random_state": seed, "n_jobs": 2}),
+        "knn": ("sklearn.neighbors", "KNeighborsRegressor",
+                {"n_neighbors": 5, "weights": "distance"}),
+        "dt": ("sklearn.tree", "DecisionTreeRegressor", {"random_state": seed}),
         # Tuned on k-means reference data at 1,000 points: 1.7% test MAPE; with column
         # subsampling (0.9) it was 11%: a tree without the workload column is useless here.
-        core = XGBRegressor(n_estimators=2000, learning_rate=0.02, max_depth=6,
-                            subsample=0.8, random_state=seed, n_jobs=2)
-    else:
-        core = {
-            "llr": lambda: LassoLars(alpha=1e-4, random_state=seed),
-            "svr": lambda: SVR(C=10.0, epsilon=0.01, gamma="scale"),
-            "rf": lambda: RandomForestRegressor(n_estimators=300, random_state=seed, n_jobs=2),
-            "knn": lambda: KNeighborsRegressor(n_neighbors=5, weights="distance"),
-            "dt": lambda: DecisionTreeRegressor(random_state=seed),
-        }[name]()
+        "xgb": ("xgboost", "XGBRegressor",
+                {"n_estimators": 2000, "learning_rate": 0.02, "max_depth": 6,
+                 "subsample": 0.8, "random_state": seed, "n_jobs": 2}),
+        "lr": ("sklearn.linear_model", "LinearRegression", {}),
+        # Early stopping on 10% of the training points; the target is standardised too
+        # (see pipeline()), so that ln(y) of any magnitude starts near the output's range.
+        "mlp": ("sklearn.neural_network", "MLPRegressor",
+                {"hidden_layer_sizes": MLP_LAYERS, "early_stopping": True,
+                 "n_iter_no_change": 20, "max_iter": 1000, "random_state": seed}),
+    }
+
+
+def estimator(table: dict[str, tuple[str, str, dict]], name: str, params: dict):
+    """The estimator ``name`` of ``table``, its default hyperparameters updated with
+    ``params`` (keyword arguments of its class); DataError for an unknown name or
+    hyperparameter."""
+    if name not in table:
+        raise DataError(f"unknown model {name!r}; known: {', '.join(table)}")
+    module, class_name, defaults = table[name]
+    cls = getattr(importlib.import_module(module), class_name)
+    try:
+        return cls(**{**defaults, **params})
+    except TypeError as err:
+        raise DataError(f"model {name}: bad option(s) {', '.join(params)}: {err}") from None
+
+
+def pipeline(name: str, seed: int, params: dict):
+    """Standardised inputs, then the regression estimator (the MLP's target standardised
+    as well)."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    core = estimator(regressors(seed), name, params)
+    if name == "mlp":
+        from sklearn.compose import TransformedTargetRegressor
+
+        core = TransformedTargetRegressor(regressor=core, transformer=StandardScaler())
     return make_pipeline(StandardScaler(), core)
 
 
 class Baseline(Surrogate):
-    def __init__(self, name: str, target: str = "log", seed: int = 0):
-        self.name, self.target, self.seed = name, target, seed
-        self.pipeline = _estimator(name, seed)
+    """A regression baseline. ``target``: log fits ln(y), real fits y; ``params``
+    override the estimator's hyperparameters (none: the benchmarked defaults)."""
 
-    def _encode(self, cycles: np.ndarray) -> np.ndarray:
-        return np.log(cycles) if self.target == "log" else cycles
+    def __init__(self, name: str, target: str = "log", seed: int = 0, **params):
+        if target not in ("log", "real"):
+            raise DataError(f"model {name}: target {target!r} is not log or real")
+        self.name, self.target, self.seed, self.params = name, target, seed, dict(params)
+        self.pipeline = pipeline(name, seed, self.params)
 
-    def fit(self, X, cycles, X_val, cycles_val) -> dict:
-        self.pipeline.fit(X, self._encode(np.asarray(cycles, dtype=float)))
+    @classmethod
+    def create(cls, name: str, target: str, seed: int, **options) -> Baseline:
+        return cls(name, target=target, seed=seed, **options)
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        return np.log(y) if self.target == "log" else y
+
+    def fit(self, X, y, X_val=None, y_val=None) -> dict:
+        """Fit on all of ``X`` (points, features) and ``y`` (points,); the validation
+        split is not used."""
+        self.pipeline.fit(X, self._encode(np.asarray(y, dtype=float)))
         return {"epochs": 0}
 
     def predict(self, X) -> np.ndarray:
@@ -56,7 +102,7 @@ class Baseline(Surrogate):
         return np.exp(raw) if self.target == "log" else raw
 
     def predict_spread(self, X) -> np.ndarray | None:
-        """Random forest on ln(cycles): standard deviation of its trees' predictions (ln
+        """Random forest on ln(y): standard deviation of its trees' predictions (ln
         units, so 0.1 is about +-10%); None for the other baselines."""
         if self.name != "rf" or self.target != "log":
             return None
@@ -66,11 +112,15 @@ class Baseline(Surrogate):
 
     def save(self, directory: Path) -> dict:
         joblib.dump(self.pipeline, directory / MODEL_FILE)
-        return {"file": MODEL_FILE, "name": self.name, "target": self.target, "seed": self.seed}
+        state = {"file": MODEL_FILE, "name": self.name, "target": self.target, "seed": self.seed}
+        if self.params:
+            state["params"] = self.params
+        return state
 
     @classmethod
     def load(cls, directory: Path, state: dict) -> Baseline:
         model = cls.__new__(cls)
         model.name, model.target, model.seed = state["name"], state["target"], state["seed"]
+        model.params = dict(state.get("params", {}))
         model.pipeline = joblib.load(directory / state["file"])
         return model

@@ -1,8 +1,9 @@
 """The Deffe multichannel 1-D CNN: the features as a 1-D signal of length ``features``
 with one channel, Conv1D 32 -> Conv1D 64 (kernel 3) -> dense layers with dropout -> one
-output, ln(cycles) standardised. Trained with Adam and early stopping on the validation
-split (best weights restored). ``loss="exp"`` trains on the paper's exponential-output
-loss, the relative error of exp(prediction) against cycles, instead of MSE on logs.
+output, ln(y) standardised, y being the objective (e.g. cycles or seconds). Trained with
+Adam and early stopping on the validation MAPE (best weights restored). ``loss="exp"``
+trains on the paper's exponential-output loss, the relative error of exp(prediction)
+against y, instead of MSE on logs.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def build(features: int, filters=(32, 64), kernel_size=3, dense=(256, 128), drop
         x = layers.Dense(units, activation="relu", name=f"dense{i + 1}")(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
-    outputs = layers.Dense(1, name="ln_cycles")(x)
+    outputs = layers.Dense(1, name="ln_response")(x)
     return keras.Model(inputs, outputs, name="deffe_cnn")
 
 
@@ -52,7 +53,7 @@ def conv_layers(model) -> list:
 
 class CNN(Surrogate):
     name = "cnn"
-    target = "log"
+    target = "log"  # always: a residual CNN is a Residual around one
 
     def __init__(self, seed: int = 0, epochs: int = 1000, patience: int = 50,
                  batch_size: int = 64, learning_rate: float = 1e-3, loss: str = "mse",
@@ -67,18 +68,24 @@ class CNN(Surrogate):
         self.x_mean = self.x_std = None
         self.y_mean, self.y_std = 0.0, 1.0
 
+    @classmethod
+    def create(cls, name: str, target: str, seed: int, **options) -> CNN:
+        """A new CNN; it always fits ln(y) (a real target trains the same network)."""
+        return cls(seed=seed, **options)
+
     # --- scaling ---------------------------------------------------------------------
-    def fit_scalers(self, X: np.ndarray, cycles: np.ndarray) -> None:
+    def fit_scalers(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Input scaling per feature of X (points, features); target scaling of ln(y)."""
         self.x_mean = X.mean(axis=0)
         self.x_std = np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
-        ln = np.log(cycles)
+        ln = np.log(y)
         self.y_mean, self.y_std = float(ln.mean()), float(ln.std() or 1.0)
 
     def _x(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.x_mean) / self.x_std).astype(np.float32)[..., None]
 
-    def _y(self, cycles: np.ndarray) -> np.ndarray:
-        return ((np.log(cycles) - self.y_mean) / self.y_std).astype(np.float32)
+    def _y(self, y: np.ndarray) -> np.ndarray:
+        return ((np.log(y) - self.y_mean) / self.y_std).astype(np.float32)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         out = self.model.predict(self._x(X), batch_size=8192, verbose=0)[:, 0]
@@ -92,7 +99,7 @@ class CNN(Surrogate):
 
         scale = self.y_std
 
-        def exp_relative_error(y_true, y_pred):  # |exp(pred) - cycles| / cycles
+        def exp_relative_error(y_true, y_pred):  # |exp(pred) - y| / y
             gap = tf.clip_by_value((y_pred - y_true) * scale, -20.0, 20.0)
             return tf.reduce_mean(tf.abs(tf.exp(gap) - 1.0))
 
@@ -104,24 +111,29 @@ class CNN(Surrogate):
                      if self.weight_decay else keras.optimizers.Adam(self.learning_rate))
         self.model.compile(optimizer=optimizer, loss=self._loss())
 
-    def fit(self, X, cycles, X_val, cycles_val, keep_scalers: bool = False) -> dict:
+    def fit(self, X, y, X_val, y_val, keep_scalers: bool = False) -> dict:
+        """Train on X (points, features) and y (points,), early stopping on the validation
+        split (required). Fitting a trained or loaded model again continues from its
+        weights (warm start); ``keep_scalers`` then keeps its input scaling too."""
         keras = _keras()
         keras.utils.set_random_seed(self.seed)
         # keep_scalers keeps the input scaling (what conv layers learned depends on it);
-        # the target scaling always follows this data (it may be cycles or a ratio).
+        # the target scaling always follows this data (it may be the objective or a ratio).
         x_mean, x_std = self.x_mean, self.x_std
-        self.fit_scalers(X, cycles)
+        self.fit_scalers(X, y)
         if keep_scalers and x_mean is not None:
             self.x_mean, self.x_std = x_mean, x_std
         if self.model is None:
             self.model = build(X.shape[1], **self.architecture)
             self.compile()
+        elif not self.model.compiled:  # loaded from a bundle: a fresh optimiser
+            self.compile()
         history = {"loss": [], "val_loss": [], "val_mape_pct": []}
-        watcher = _watch(self, X_val, cycles_val, history, self.patience, self.epochs,
+        watcher = _watch(self, X_val, y_val, history, self.patience, self.epochs,
                          self.progress)
         start = time.monotonic()
-        self.model.fit(self._x(X), self._y(cycles), validation_data=(self._x(X_val),
-                       self._y(cycles_val)), epochs=self.epochs, batch_size=self.batch_size,
+        self.model.fit(self._x(X), self._y(y), validation_data=(self._x(X_val),
+                       self._y(y_val)), epochs=self.epochs, batch_size=self.batch_size,
                        shuffle=True, verbose=0, callbacks=[watcher])
         watcher.restore()
         history.update(epochs=len(history["loss"]), best_epoch=watcher.best_epoch,
@@ -147,9 +159,9 @@ class CNN(Surrogate):
         return model
 
 
-def _watch(owner: CNN, X_val, cycles_val, history: dict, patience: int, epochs: int,
+def _watch(owner: CNN, X_val, y_val, history: dict, patience: int, epochs: int,
            progress: bool):
-    """A Keras callback: per-epoch validation MAPE on real cycles, early stopping on it
+    """A Keras callback: per-epoch validation MAPE on y (not logs), early stopping on it
     with the best weights kept, and a progress bar."""
     keras = _keras()
     from tqdm import tqdm
@@ -165,7 +177,7 @@ def _watch(owner: CNN, X_val, cycles_val, history: dict, patience: int, epochs: 
 
         def on_epoch_end(self, epoch, logs=None):
             out = np.asarray(self.model(x_val, training=False))[:, 0].astype(float)
-            val_mape = mape(cycles_val, np.exp(out * owner.y_std + owner.y_mean))
+            val_mape = mape(y_val, np.exp(out * owner.y_std + owner.y_mean))
             history["loss"].append(float(logs["loss"]))
             history["val_loss"].append(float(logs["val_loss"]))
             history["val_mape_pct"].append(val_mape)

@@ -1,8 +1,10 @@
-"""A surrogate that learns the correction to the profile's own estimate: it fits
-cycles / est_cycles (the workload-aware features' analytic cycle count, :mod:`ml.derived`)
-and predicts est_cycles x that ratio. The estimate carries what the features know for
-sure (exact L1 misses, instruction count), so the model only learns what is left: the L2,
-write-backs, interactions. Smooth in the workload size, it also holds between sizes."""
+"""A surrogate that learns the correction to an analytic estimate of the objective: it
+fits y / estimate and predicts estimate x that ratio, the estimate being
+``2 ** X[:, column]`` (the column holds log2 of the estimate that the design-space family
+computes for each point, in the objective's unit, e.g. cycles or seconds). The estimate
+carries what is known for sure, so the inner model only learns what is left; when the
+estimate is smooth in the inputs, so is the ratio, and the model also holds between the
+training points."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,32 +13,39 @@ import numpy as np
 
 from .base import Surrogate
 
-ESTIMATE = "est_cycles"  # column of X holding log2(estimated cycles)
-
 
 class Residual(Surrogate):
     target = "residual"
 
     def __init__(self, inner: Surrogate, column: int):
+        """``inner``: a regression model of target log (it fits ln(y / estimate));
+        ``column``: index of the log2 estimate in X."""
         self.inner, self.column = inner, column
         self.name = inner.name
 
-    def _estimate(self, X: np.ndarray) -> np.ndarray:
+    def estimate(self, X: np.ndarray) -> np.ndarray:
+        """The analytic estimate of each point, 2 ** X[:, column], shape (points,)."""
         return np.exp2(np.asarray(X[:, self.column], dtype=float))
 
-    def fit(self, X, cycles, X_val, cycles_val, **options) -> dict:
-        ratio_val = None if X_val is None else cycles_val / self._estimate(X_val)
-        return self.inner.fit(X, cycles / self._estimate(X), X_val, ratio_val, **options)
+    def fit(self, X, y, X_val, y_val, **options) -> dict:
+        """Fit the inner model on y / estimate (``options`` go to its fit, e.g. the
+        CNN's keep_scalers)."""
+        ratio_val = None if X_val is None else y_val / self.estimate(X_val)
+        return self.inner.fit(X, y / self.estimate(X), X_val, ratio_val, **options)
 
     def predict(self, X) -> np.ndarray:
-        return self.inner.predict(X) * self._estimate(X)
+        return self.inner.predict(X) * self.estimate(X)
 
     def predict_spread(self, X):
-        return self.inner.predict_spread(X)  # ln units: the same for ratio and cycles
+        return self.inner.predict_spread(X)  # ln units: the same for the ratio and y
 
     def save(self, directory: Path) -> dict:
         return {**self.inner.save(directory), "residual_column": self.column}
 
     @classmethod
     def load(cls, directory: Path, state: dict) -> Surrogate:
-        raise NotImplementedError("ml.bundle.load wraps the loaded inner model")
+        """The inner model, loaded through the registry (:func:`ml.models.load`), wrapped."""
+        from . import load
+
+        inner = {k: v for k, v in state.items() if k != "residual_column"}
+        return cls(load(directory, inner), int(state["residual_column"]))

@@ -1,4 +1,4 @@
-"""Cache hierarchy parameters shared by the CPU backends (embedded QEMU and gem5).
+"""Cache hierarchy parameters of the cache family (embedded QEMU and gem5 backends).
 
 A study names each cache field either as a spec parameter (swept) or as a fixed value
 in ``backend.settings.cache`` (not swept). Sizes are KiB, lines bytes.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from itertools import product
 
-from .backends.base import SpecError
+from ...backends.base import SpecError
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
@@ -79,8 +79,12 @@ def hierarchy(point: Mapping[str, Any], fixed: Mapping[str, int]) -> CacheHierar
 def check_geometry(spec: Mapping[str, Any], fixed: Mapping[str, int], where: str) -> None:
     """Raise SpecError unless every combination of allowed values is a real cache:
     sets = size / (ways x line) a positive power of two, line a power of two, and the L2
-    line equal to the L1 line (one line size is modelled)."""
+    line equal to the L1 line (one line size is modelled); no field both swept and fixed."""
     params = {p["name"]: (i, p["values"]) for i, p in enumerate(spec["parameters"])}
+    for name in fixed:
+        if name in params:
+            raise SpecError(f"{where}: backend.settings.cache.{name}: {name} is also swept "
+                            f"(parameters[{params[name][0]}]); sweep it or fix it, not both")
 
     def candidates(name: str) -> tuple[str, list]:
         if name in params:

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .backends.base import EvaluationFailed
-from .process import last_line, run_with_timeout
-from .workload import BUILD, pinned_copy
+from ...backends.base import EvaluationFailed
+from ...process import last_line, run_with_timeout
+from .program import BUILD, pinned_copy
 
 PLUGIN = BUILD / "plugins" / "libprofile.so"
 RUNS_LOG = "runs.log"  # one line per real profiling run (tests count them)

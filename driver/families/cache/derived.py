@@ -1,5 +1,5 @@
 """Workload-aware features: what the cache hierarchy of each design point will see,
-derived from one profiling run per workload point (:mod:`driver.profiles`).
+derived from one profiling run per workload point (:mod:`.profiles`).
 
 For a design point and its workload's profile:
 - sets per level (log2);
@@ -10,7 +10,7 @@ For a design point and its workload's profile:
   at most the estimated L1 misses (the real L2 sees only L1 misses and write-backs: the
   unified-stream estimate is close when the L2 is several times the L1s, and far too
   high when it is smaller, where the bound does the work); write-backs are not estimated;
-- estimated cycles with the spec's timing model from those counts.
+- estimated cycles with the spec's timing model (:mod:`.timing`) from those counts.
 Counts enter as log2(1 + count). Column names start with ``est_``.
 """
 from __future__ import annotations
@@ -18,7 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from ...backends.base import SpecError
+from . import profiles, timing
+from .geometry import CACHE_FIELDS
+from .program import program_arguments, program_for
 
 DERIVED = ("est_l1i_sets", "est_l1d_sets", "est_l2_sets", "est_l1i_fit", "est_l1d_fit",
            "est_l2_fit", "est_l1i_misses", "est_l1d_misses", "est_l2_misses",
@@ -31,14 +34,12 @@ def _misses(stream: dict, line: np.ndarray, sets: np.ndarray, ways: np.ndarray) 
     for (size, s, w) in set(zip(line.tolist(), sets.tolist(), ways.tolist(), strict=True)):
         row = stream[str(size)][str(s)]
         if w >= len(row) - 1:
-            raise DataError(f"{w} ways: the profile records up to {len(row) - 2} ways")
+            raise SpecError(f"{w} ways: the profile records up to {len(row) - 2} ways")
         out[(line == size) & (sets == s) & (ways == w)] = row[0] - sum(row[1:w + 1])
     return out
 
 
 def geometry(frame: pd.DataFrame, spec: dict) -> dict[str, np.ndarray]:
-    from driver.cache_geometry import CACHE_FIELDS
-
     fixed = spec["backend"]["settings"].get("cache", {})
     values = {name: (frame[name].to_numpy(dtype=np.int64) if name in frame.columns
                      else np.full(len(frame), int(fixed.get(name, default))))
@@ -54,13 +55,11 @@ def geometry(frame: pd.DataFrame, spec: dict) -> dict[str, np.ndarray]:
 
 def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """``frame`` with the est_* columns, one profiling run per distinct workload point."""
-    from driver import profiles, workload
-
     settings = spec["backend"]["settings"]
-    if "program" not in settings:
-        raise DataError(f"{spec.get('spec_path', 'spec')}: backend.settings: derived features "
+    if "program" not in settings and "programs" not in settings:
+        raise SpecError(f"{spec.get('spec_path', 'spec')}: backend.settings: derived features "
                         "need the study's program (kernel, source or binary)")
-    timing = settings.get("timing", {"l2_hit_cycles": 12, "memory_cycles": 100})
+    constants = timing.of(settings)
     names = [p["name"] for p in spec["parameters"]]
     work_names = [p["name"] for p in spec["parameters"] if p["role"] == "workload"]
     frame = frame.copy()
@@ -73,7 +72,8 @@ def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
         key = key if isinstance(key, tuple) else (key,)
         point = dict(zip(work_names, key, strict=True))
         point.update({n: frame[n].iloc[index[0]] for n in names if n not in point})
-        prof = profiles.profile(settings["program"], workload.program_arguments(settings, point))
+        prof = profiles.profile(program_for(settings, point),
+                                program_arguments(settings, point))
         sub = {k: v[index] for k, v in g.items()}
         streams = prof["streams"]
         est = {}
@@ -84,8 +84,10 @@ def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
         footprint_data = np.array([lines["data"][str(size)] for size in sub["line"]])
         footprint_instr = np.array([lines["instr"][str(size)] for size in sub["line"]])
         est["l2"] = np.minimum(est["l2"], est["l1i"] + est["l1d"])
-        cycles = (prof["instructions"] + timing["l2_hit_cycles"] * (est["l1i"] + est["l1d"])
-                  + timing["memory_cycles"] * est["l2"])
+        # Write-backs are not estimated (yet): the estimate counts none.
+        cycles = timing.cycles({"instructions": prof["instructions"], "l1i_misses": est["l1i"],
+                                "l1d_misses": est["l1d"], "l2_misses": est["l2"],
+                                "l2_writebacks": 0.0}, constants)
         columns = {
             "est_l1i_sets": np.log2(sub["l1i_sets"]), "est_l1d_sets": np.log2(sub["l1d_sets"]),
             "est_l2_sets": np.log2(sub["l2_sets"]),

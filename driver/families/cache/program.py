@@ -1,32 +1,37 @@
-"""Which RISC-V program a CPU backend runs, and with which arguments.
+"""Which RISC-V program a cache-family backend runs, and with which arguments.
 
 A backend's settings name exactly one of:
 
 ``kernel``  a built-in kernel (``native/kernels/<name>.c``, built at set-up into
-            ``build/kernels/<name>``), or
+            ``build/kernels/<name>``),
 ``source``  the user's own C file, cross-compiled static RV64GC on first use and cached
             by content hash under ``build/user_kernels/``, or
-``binary``  the user's own static RISC-V executable.
+``binary``  the user's own static RISC-V executable;
+
+or the study sweeps a categorical parameter named ``kernel`` whose values are built-in
+kernels: each design point then runs its own kernel.
 
 ``args`` is a list of argument templates such as ``["{objects}", "7"]``; ``{name}``
 is replaced by that parameter's value at the design point. With one workload
-parameter and no ``args``, the program gets that parameter's value as its only argument.
+parameter (besides ``kernel``) and no ``args``, the program gets that parameter's value as
+its only argument.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from .backends.base import SpecError
+from ...backends.base import SpecError
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
     from typing import Any, Mapping
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 BUILD = Path(os.environ.get("CYCLECAST_BUILD", ROOT / "build"))
 BUILTIN_KERNELS = ("kmeans", "matmul", "nw", "backprop")
 CROSS_CC = "riscv64-linux-gnu-gcc"
+KERNEL_PARAMETER = "kernel"  # a categorical parameter of this name picks the kernel per point
 
 WORKLOAD_SETTINGS_SCHEMA = {
     "kernel": {"enum": list(BUILTIN_KERNELS)},
@@ -62,27 +67,42 @@ def _compile(source: Path, where: str) -> Path:
 
 def resolve_program(spec: dict[str, Any], settings: dict[str, Any], where: str,
                     spec_dir: Path) -> None:
-    """Set ``settings['program']`` (absolute path) and ``settings['args']``, in place."""
+    """Set ``settings['program']`` (absolute path) or, with a swept ``kernel`` parameter,
+    ``settings['programs']`` (kernel -> absolute path), and ``settings['args']``, in place."""
     import string
 
     given = [key for key in ("kernel", "source", "binary") if key in settings]
-    if len(given) != 1:
+    swept = {p["name"]: (i, p) for i, p in enumerate(spec["parameters"])}.get(KERNEL_PARAMETER)
+    if swept is not None:
+        i, parameter = swept
+        if given:
+            raise SpecError(f"{where}: backend.settings.{given[0]}: the study sweeps the "
+                            f"kernel (parameters[{i}]); name it in one place only")
+        unknown = [v for v in parameter["values"] if v not in BUILTIN_KERNELS]
+        if unknown:
+            raise SpecError(f"{where}: parameters[{i}].values: {unknown[0]!r} is not a built-in "
+                            f"kernel; allowed: {', '.join(BUILTIN_KERNELS)}")
+        settings["programs"] = {k: str(BUILD / "kernels" / k) for k in parameter["values"]}
+    elif len(given) != 1:
         raise SpecError(f"{where}: backend.settings: name exactly one of kernel "
                         f"({'|'.join(BUILTIN_KERNELS)}), source (a C file) or binary "
-                        f"(a static RISC-V executable); found {given or 'none'}")
-    key = given[0]
-    if key == "kernel":
-        program = BUILD / "kernels" / settings["kernel"]
+                        f"(a static RISC-V executable), or sweep a parameter named kernel; "
+                        f"found {given or 'none'}")
     else:
-        program = (spec_dir / settings[key]).resolve()
-        if not program.is_file():
-            raise SpecError(f"{where}: backend.settings.{key}: no such file {program}")
-        if key == "source":
-            program = _compile(program, where)
-    settings["program"] = str(program)
+        key = given[0]
+        if key == "kernel":
+            program = BUILD / "kernels" / settings["kernel"]
+        else:
+            program = (spec_dir / settings[key]).resolve()
+            if not program.is_file():
+                raise SpecError(f"{where}: backend.settings.{key}: no such file {program}")
+            if key == "source":
+                program = _compile(program, where)
+        settings["program"] = str(program)
 
     names = [p["name"] for p in spec["parameters"]]
-    workload = [p["name"] for p in spec["parameters"] if p["role"] == "workload"]
+    workload = [p["name"] for p in spec["parameters"]
+                if p["role"] == "workload" and p["name"] != KERNEL_PARAMETER]
     if "args" not in settings:
         if len(workload) != 1:
             raise SpecError(f"{where}: backend.settings.args: required when the study has "
@@ -97,6 +117,25 @@ def resolve_program(spec: dict[str, Any], settings: dict[str, Any], where: str,
             if f not in names:
                 raise SpecError(f"{where}: backend.settings.args[{i}]: unknown parameter "
                                 f"{{{f}}}; allowed: {', '.join(names)}")
+
+
+def referenced_parameters(settings: Mapping[str, Any]) -> set[str]:
+    """Parameters the program's argument templates name."""
+    import string
+
+    return {f for template in settings.get("args", ())
+            for _, f, _, _ in string.Formatter().parse(template) if f}
+
+
+def program_for(settings: Mapping[str, Any], point: Mapping[str, Any]) -> str:
+    """The program of one design point (its swept kernel's, else the study's)."""
+    programs = settings.get("programs")
+    return programs[point[KERNEL_PARAMETER]] if programs else settings["program"]
+
+
+def all_programs(settings: Mapping[str, Any]) -> list[str]:
+    return list(settings["programs"].values()) if settings.get("programs") else \
+        [settings["program"]]
 
 
 def program_arguments(settings: Mapping[str, Any], point: Mapping[str, Any]) -> list[str]:

@@ -1,0 +1,74 @@
+"""The contract every design-space family implements.
+
+A family is what one kind of design space knows beyond a single evaluation: the words of
+its parameters, the rules a design must obey, the features a model can compute for a design
+point without evaluating it, an analytic estimate of the objective a model can learn the
+correction of, and the cost axes (what a design costs to build) that budgets and Pareto
+fronts use. Backends name their family (``Backend.family``); several backends of one kind
+(an embedded evaluator and the real simulator) share one family, so their studies get the
+same features and answers.
+
+Everything above the backends (``ml/``, the study commands) asks the family and never
+names a concept of one kind of space. The driver imports families on every evaluation:
+module level code stays light (no numpy or pandas until a method needs them).
+"""
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
+    import pandas as pd
+
+
+class Family:
+    """Base class of design-space families; the default knows nothing beyond the spec.
+
+    A family module ``driver.families.<name>`` exposes a subclass named ``Family``. It is
+    constructed with a loaded spec (``driver.spec.load_spec``) and answers for that study.
+    Subclasses set ``name`` and ``vocabulary`` and override what they can compute.
+    """
+
+    #: The string backends use in ``Backend.family``.
+    name: str = ""
+    #: Parameter names this family gives a meaning to, with a short description (units in
+    #: the description). Backends consume these, plus parameters of their own settings.
+    vocabulary: dict[str, str] = {}
+
+    def __init__(self, spec: Mapping[str, Any]):
+        self.spec = spec
+
+    # --- spec time -------------------------------------------------------------------
+    @classmethod
+    def check(cls, spec: dict[str, Any], fixed: Mapping[str, Any], where: str) -> None:
+        """Raise SpecError (one line starting with ``where``) unless every combination of
+        the spec's allowed values is a design this family can build. ``fixed``: values of
+        vocabulary words the backend settings fix instead of sweeping."""
+
+    # --- what a model can know without evaluating -------------------------------------
+    def derived_names(self) -> tuple[str, ...]:
+        """Names of the derived features :meth:`add_derived` computes for this study (in
+        model-input order, already transformed: no further log needed); empty if none."""
+        return ()
+
+    def add_derived(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` (one row per design point, a column per parameter) with the
+        :meth:`derived_names` columns added. Raise SpecError when they cannot be computed."""
+        return frame
+
+    def estimate_column(self, objective: str) -> str | None:
+        """The derived column holding log2 of an analytic estimate of ``objective`` (a
+        model may learn the correction objective / 2**column), or None."""
+        return None
+
+    # --- what a design costs -------------------------------------------------------------
+    def cost_axes(self) -> dict[str, str]:
+        """Cost axis name -> unit, for the axes this study's designs differ in (lower is
+        cheaper); empty when none. Budgets and Pareto fronts use them."""
+        return {}
+
+    def costs(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One column per :meth:`cost_axes` entry, one row per row of ``frame``."""
+        import pandas as pd
+
+        return pd.DataFrame(index=frame.index)

@@ -1,0 +1,82 @@
+"""The cache family: a RISC-V program on a CPU with an L1I, an L1D and a unified L2 cache.
+
+Backends: ``qemu_riscv`` (embedded: QEMU with cyclecast's cache plugin) and ``gem5``.
+Vocabulary: the cache fields of :mod:`.geometry` (sizes in KiB, ways, line in bytes) and
+``kernel`` (a categorical choice among the built-in kernels, :mod:`.program`). Derived
+features come from one profiling run per workload point (:mod:`.derived`); the estimate is
+the timing model (:mod:`.timing`) on the derived counters; the cost axis is the total cache
+capacity, L1D + L1I + L2 in KiB.
+"""
+from __future__ import annotations
+
+from ..base import Family as _Base
+from . import geometry, program
+
+TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
+    import pandas as pd
+
+SIZE_FIELDS = ("l1d_size_kib", "l1i_size_kib", "l2_size_kib")
+TOTAL = "total_cache_kib"
+ESTIMATED = {"cycles": "est_cycles"}  # objective -> derived column of its estimate (log2)
+PROGRAM_SETTINGS = ("program", "programs", "kernel", "source", "binary")
+
+
+class Family(_Base):
+    name = "cache"
+    vocabulary = {
+        "l1d_size_kib": "L1 data cache capacity (KiB)", "l1d_ways": "L1D associativity",
+        "l1i_size_kib": "L1 instruction cache capacity (KiB)", "l1i_ways": "L1I associativity",
+        "l2_size_kib": "unified L2 capacity (KiB)", "l2_ways": "L2 associativity",
+        "line_bytes": "line size of every level (B)",
+        program.KERNEL_PARAMETER: "built-in kernel run at the point (categorical)",
+    }
+
+    @classmethod
+    def check(cls, spec: dict[str, Any], fixed: Mapping[str, Any], where: str) -> None:
+        geometry.check_geometry(spec, fixed, where)
+
+    @classmethod
+    def consumed_parameters(cls, spec: Mapping[str, Any]) -> set[str]:
+        """The vocabulary plus the parameters the program's arguments name."""
+        return set(cls.vocabulary) | program.referenced_parameters(spec["backend"]["settings"])
+
+    def _profilable(self) -> bool:
+        settings = self.spec["backend"].get("settings", {})
+        swept = any(p["name"] == program.KERNEL_PARAMETER for p in self.spec["parameters"])
+        return swept or any(key in settings for key in PROGRAM_SETTINGS)
+
+    def derived_names(self) -> tuple[str, ...]:
+        from .derived import DERIVED
+
+        return DERIVED if self._profilable() else ()
+
+    def add_derived(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from .derived import add_derived
+
+        return add_derived(frame, self.spec)
+
+    def estimate_column(self, objective: str) -> str | None:
+        column = ESTIMATED.get(objective)
+        return column if column in self.derived_names() else None
+
+    def cost_axes(self) -> dict[str, str]:
+        swept = {p["name"] for p in self.spec["parameters"]}
+        return {TOTAL: "KiB"} if swept & set(SIZE_FIELDS) else {}
+
+    def costs(self, frame: pd.DataFrame) -> pd.DataFrame:
+        import numpy as np
+        import pandas as pd
+
+        out = pd.DataFrame(index=frame.index)
+        if not self.cost_axes():
+            return out
+        fixed = self.spec["backend"].get("settings", {}).get("cache", {})
+        total = np.zeros(len(frame))
+        for name in SIZE_FIELDS:
+            total += (frame[name].to_numpy(dtype=float) if name in frame.columns
+                      else float(fixed.get(name, geometry.CACHE_FIELDS[name])))
+        out[TOTAL] = total
+        return out
