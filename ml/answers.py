@@ -35,9 +35,10 @@ def pareto_front(frame: pd.DataFrame, cost: str, value: str, groups: list[str]) 
 
 
 def knee(front: pd.DataFrame, cost: str, value: str, groups: list[str]) -> pd.DataFrame:
-    """Per group, the front's knee: the design farthest from the straight line joining the
-    cheapest and the fastest design, with both axes log-scaled and normalised to [0, 1]
-    (where paying more stops buying much). A front of one or two designs: its cheapest."""
+    """Per group, the front's knee: with both axes log-scaled and normalised to [0, 1], the
+    design farthest below the straight line joining the cheapest and the fastest design
+    (toward the ideal corner: cheap and fast), where paying more stops buying much. A front
+    of one or two designs, or one with no design below that line: its cheapest design."""
     def one(part: pd.DataFrame) -> pd.DataFrame:
         part = part.sort_values(cost, kind="stable")
         if len(part) < 3:
@@ -46,9 +47,10 @@ def knee(front: pd.DataFrame, cost: str, value: str, groups: list[str]) -> pd.Da
         y = np.log(np.maximum(part[value].to_numpy(dtype=float), 1e-300))
         x = (x - x.min()) / ((x.max() - x.min()) or 1.0)
         y = (y - y.min()) / ((y.max() - y.min()) or 1.0)
-        # Distance to the chord from (0, y[0]) to (1, y[-1]) (x runs 0 -> 1).
-        distance = np.abs((y[-1] - y[0]) * x - (y - y[0])) / np.hypot(1.0, y[-1] - y[0])
-        return part.iloc[[int(np.argmax(distance))]]
+        # Cross product of the chord (0, y[0]) -> (1, y[-1]) with each point: negative below.
+        below = (y - y[0]) - (y[-1] - y[0]) * x
+        best = int(np.argmin(below))
+        return part.iloc[[best if below[best] < 0 else 0]]
 
     parts = [one(part) for _, part in front.groupby(groups, sort=True)] if groups else \
         [one(front)]

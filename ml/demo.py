@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,14 @@ def forests_at_same_samples(run: Path, spec: Path, test: Path, mode: str) -> dic
     return scores
 
 
+@dataclass(frozen=True)
+class DemoConfig:
+    scale: str = "demo"
+    out: Path = Path("runs/demo")
+    features: str | None = None  # default: ml.explore's
+    epochs: int | None = None    # CNN: maximum epochs per round (default: ml.explore's)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ml.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", default="demo", choices=tuple(SCALES),
@@ -76,70 +85,78 @@ def main(argv=None) -> int:
     p.add_argument("--features", default=None, help="as in ml.train (default: its default)")
     p.add_argument("--epochs", type=int, help="CNN: maximum epochs per round (default: "
                    "ml.explore's)")
-    args = p.parse_args(argv)
-    started = time.monotonic()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (source_plan, target_plan) = SCALES[args.scale]
-    features = ["--features", args.features] if args.features else []
-    features += ["--epochs", str(args.epochs)] if args.epochs else []
-    lines = [f"# cyclecast demo ({args.scale} scale)", ""]
+    ns = p.parse_args(argv)
     try:
-        for kernel, plan, extra in (("kmeans", source_plan, []),
-                                    ("matmul", target_plan,
-                                     ["--from", str(args.out / "kmeans" / "model")])):
-            print(f"== {kernel}: incremental sampling, start {plan[0]}, step {plan[1]}, "
-                  f"at most {plan[2]} simulations{' (transfer from k-means)' if extra else ''}",
-                  flush=True)
-            spec = ROOT / "dakota_inputs" / f"{kernel}.yaml"
-            test = held_out(kernel, args.out, feature_sets.load(spec)["objective"])
-            run = args.out / kernel
-            ex_args = explore.parse_args(
-                [str(spec), "--out", str(run), "--start", str(plan[0]), "--step", str(plan[1]),
-                 "--max", str(plan[2]), "--patience", "2", "--test", str(test), "--quiet",
-                 *features, *extra])
-            explorer = explore.Explorer(ex_args)
-            state = explorer.run()
-            last = state["rounds"][-1]
-            forests = forests_at_same_samples(run, spec, test, explorer.mode)
-            as_correction = (f" ({forests['residual']:.2f}% as the correction to the profile's"
-                             " estimate, like the CNN)" if "residual" in forests else "")
-            lines += [f"## {kernel}", "",
-                      f"- {last['simulated_total']} simulations in {len(state['rounds'])} rounds;"
-                      f" stopped: {state['stopped']}",
-                      f"- held-out MAPE (1,000 reference points): CNN "
-                      f"{last['test_mape_pct']:.2f}%, random forest on the same simulations "
-                      f"{forests['log']:.2f}%{as_correction}",
-                      f"- features: {explorer.mode}; the CNN fits: {explorer.target}; "
-                      f"learning curve: {run / 'learning_curve.png'}", ""]
-        print("== whole matmul space: best designs, Pareto front, verified by simulation",
-              flush=True)
-        answers_out = args.out / "matmul_space.parquet"
-        found = predict.predict(predict.parse_args(
-            [str(args.out / "matmul" / "model"), "--spec",
-             str(ROOT / "dakota_inputs" / "matmul.yaml"), "--all", "--where", VERIFY_AT["matmul"],
-             "--top", "5", "--pareto", "--verify", "3", "--quiet", "--out", str(answers_out)]))
-        best = found.best
-        objective = best.columns[[c.startswith("simulated_") for c in best.columns]][0]
-        verified = best.dropna(subset=[objective])
-        lines += ["## matmul, n = 128: the 5 best of 46,656 cache designs (predicted)", "",
-                  "```", best.to_string(index=False), "```", "",
-                  f"Verified by simulation: {len(verified)} designs, prediction error "
-                  f"{np.abs(verified['error_pct']).mean():.2f}% on average.", "",
-                  "The best design within each total-cache budget (the predicted Pareto "
-                  "front, levels spread over its range), and its knee (where more cache "
-                  "stops buying much):", "",
-                  "```", found.budgets.to_string(index=False), "```", "",
-                  "Knee: " + ", ".join(f"{k}={v}" for k, v in
-                                       found.knees.iloc[0].to_dict().items()), "",
-                  f"Pareto front: {answers_out.with_name('matmul_space_pareto.png')}", ""]
+        print(demo(DemoConfig(ns.scale, ns.out, ns.features, ns.epochs)))
     except DataError as err:
         print(f"ml.demo: {err}", file=sys.stderr)
         return 2
+    return 0
+
+
+def demo(config: DemoConfig) -> str:
+    """Run the main job; write and return OUT/summary.md."""
+    started = time.monotonic()
+    config.out.mkdir(parents=True, exist_ok=True)
+    (source_plan, target_plan) = SCALES[config.scale]
+    options = {"features": config.features} if config.features else {}
+    options |= {"epochs": config.epochs} if config.epochs else {}
+    command = "python -m ml.demo" + (f" --scale {config.scale}" if config.scale != "demo"
+                                     else "") + (f" --features {config.features}"
+                                                 if config.features else "") + (
+        f" --epochs {config.epochs}" if config.epochs else "")
+    lines = [f"# cyclecast demo ({config.scale} scale)", "", f"Command: `{command}`", ""]
+    for kernel, plan, source in (("kmeans", source_plan, None),
+                                 ("matmul", target_plan, config.out / "kmeans" / "model")):
+        print(f"== {kernel}: incremental sampling, start {plan[0]}, step {plan[1]}, "
+              f"at most {plan[2]} simulations{' (transfer from k-means)' if source else ''}",
+              flush=True)
+        spec = ROOT / "dakota_inputs" / f"{kernel}.yaml"
+        test = held_out(kernel, config.out, feature_sets.load(spec)["objective"])
+        run = config.out / kernel
+        explorer = explore.Explorer(explore.ExploreConfig(
+            spec=spec, out=run, start=plan[0], step=plan[1], max=plan[2], patience=2,
+            test=test, quiet=True, source=source, **options))
+        state = explorer.run()
+        last = state["rounds"][-1]
+        forests = forests_at_same_samples(run, spec, test, explorer.mode)
+        as_correction = (f" ({forests['residual']:.2f}% as the correction to the profile's"
+                         " estimate, like the CNN)" if "residual" in forests else "")
+        lines += [f"## {kernel}", "",
+                  f"- {last['simulated_total']} simulations in {len(state['rounds'])} rounds;"
+                  f" stopped: {state['stopped']}",
+                  f"- held-out MAPE (1,000 reference points): CNN "
+                  f"{last['test_mape_pct']:.2f}%, random forest on the same simulations "
+                  f"{forests['log']:.2f}%{as_correction}",
+                  f"- features: {explorer.mode}; the CNN fits: {explorer.target}; "
+                  f"learning curve: {run / 'learning_curve.png'}", ""]
+    print("== whole matmul space: best designs, Pareto front, verified by simulation",
+          flush=True)
+    answers_out = config.out / "matmul_space.parquet"
+    found = predict.predict(predict.PredictConfig(
+        model_dir=config.out / "matmul" / "model",
+        spec=ROOT / "dakota_inputs" / "matmul.yaml", all=True,
+        where=(VERIFY_AT["matmul"],), top=5, pareto=True, verify=3, quiet=True,
+        out=answers_out))
+    best = found.best
+    objective = best.columns[[c.startswith("simulated_") for c in best.columns]][0]
+    verified = best.dropna(subset=[objective])
+    lines += ["## matmul, n = 128: the 5 best of 46,656 cache designs (predicted)", "",
+              "```", best.to_string(index=False), "```", "",
+              f"Verified by simulation: {len(verified)} designs, prediction error "
+              f"{np.abs(verified['error_pct']).mean():.2f}% on average.", "",
+              "The best design within each total-cache budget (the predicted Pareto "
+              "front, levels spread over its range), and its knee (where more cache "
+              "stops buying much):", "",
+              "```", found.budgets.to_string(index=False), "```", "",
+              "Knee: " + ", ".join(f"{k}={v:,.0f}" if isinstance(v, float) else f"{k}={v}"
+                                   for k, v in found.knees.iloc[0].to_dict().items()), "",
+              f"Pareto front: {answers_out.with_name('matmul_space_pareto.png')}", ""]
     minutes = (time.monotonic() - started) / 60
     lines.append(f"Wall time: {minutes:.1f} minutes; versions: {bundles.versions()}")
-    (args.out / "summary.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
+    text = "\n".join(lines) + "\n"
+    (config.out / "summary.md").write_text(text)
+    return text
 
 
 if __name__ == "__main__":

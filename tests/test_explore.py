@@ -218,3 +218,15 @@ def test_pareto_front_golden():
     front = pareto_front(frame, "kib", "predicted_cycles", ["w"])
     assert front[["kib", "predicted_cycles", "w"]].values.tolist() == [
         [4, 80, 1], [8, 50, 1], [32, 10, 1], [16, 40, 2]]
+
+
+def test_knee_golden():
+    from ml.answers import knee
+
+    # Cost doubles each step; cycles fall fast, then barely: the knee is at cost 8.
+    front = pd.DataFrame({"kib": [1, 2, 4, 8, 16, 32, 64], "predicted_cycles":
+                          [1000, 400, 150, 60, 55, 52, 50], "w": [1] * 7})
+    assert knee(front, "kib", "predicted_cycles", ["w"])["kib"].tolist() == [8]
+    # A front that only improves at the end (no point below the chord): its cheapest design.
+    late = pd.DataFrame({"kib": [1, 2, 4, 8], "predicted_cycles": [100, 99, 98, 10]})
+    assert knee(late, "kib", "predicted_cycles", [])["kib"].tolist() == [1]
