@@ -109,6 +109,7 @@ def evaluate_one(backend, point: dict, number: int, responses: list[str], workdi
     finally:
         faults.arm(None)
     record["seconds"] = round(time.monotonic() - start, 4)
+    record["end"] = round(time.time(), 4)  # when it finished (epoch s): stragglers, tails
     if failure:
         return {**record, "status": "failed", **failure}
     return {**record, "status": "ok", "responses": values}

@@ -160,10 +160,12 @@ def load_spec(path: str | Path, backend: bool = True) -> dict[str, Any]:
         if name in names[:i]:
             raise SpecError(f"{where}: parameters[{i}].name: duplicate parameter {name!r}")
 
-    if spec["execution"]["batch_size"] > 1 and spec["failure"]["capture"] != "recover_nan":
-        raise SpecError(f"{where}: failure.capture: with execution.batch_size > 1 only "
-                        "'recover_nan' is allowed (Dakota aborts a batch study on a failure "
-                        "it is asked to retry or abort on)")
+    if (spec["execution"]["interface"] == "fork" and spec["execution"]["batch_size"] > 1
+            and spec["failure"]["capture"] != "recover_nan"):
+        raise SpecError(f"{where}: failure.capture: with execution.interface fork and "
+                        "execution.batch_size > 1 only 'recover_nan' is allowed (Dakota aborts "
+                        "a batch study on a failure it is asked to retry or abort on); "
+                        "interface python handles all three")
     spec["spec_path"] = str(path.resolve())
     try:
         backend_cls = backend_class(spec["backend"]["name"])

@@ -92,8 +92,15 @@ SPEC = {
             "additionalProperties": False,
             "default": {},
             "properties": {
-                # Evaluations (batches in batch mode) at once; under Slurm, the job's tasks.
+                # fork: Dakota runs the analysis driver as a process per evaluation (or
+                # batch); python: Dakota runs in cyclecast's process and calls the driver
+                # as a function on batches, evaluated by long-lived workers.
+                "interface": {"enum": ["fork", "python"], "default": "python"},
+                # Evaluations (batches in fork batch mode) at once; under Slurm, the
+                # job's tasks.
                 "concurrency": {"type": "integer", "minimum": 1, "default": 2},
+                # Evaluations per driver call; with interface python, 1 means "automatic"
+                # (the points Dakota has ready, at most PYTHON_BATCH).
                 "batch_size": {"type": "integer", "minimum": 1, "default": 1},
                 "timeout_s": {"type": "number", "exclusiveMinimum": 0, "default": 600},
                 "slurm": SLURM,

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import records, slurm
+from . import inprocess, records, slurm
 from .__main__ import RESOLVED_SPEC
 from .backends import SpecError, backend_class
 from .render import render
@@ -38,6 +38,7 @@ from .tabular import summary as study_summary
 
 DECK = "study.in"
 RESTART = "study.rst"
+PYTHON_BATCH = 128  # interface python: evaluations per callback unless batch_size says
 PREVIOUS_RESTART = "previous.rst"
 DRIVER_SCRIPT = "driver.sh"
 JOB_SCRIPT = "job.sh"
@@ -69,6 +70,13 @@ def variable_groups(spec: dict) -> list[tuple[str, list[dict]]]:
     order within a set."""
     return [(dakota, group) for kind, dakota in DAKOTA_SETS.items()
             if (group := [p for p in spec["parameters"] if p["type"] == kind])]
+
+
+def python_batch(spec: dict) -> int:
+    """Evaluations per callback of the python interface: batch_size when set, else enough
+    to keep every worker busy without long waits at a batch's end."""
+    size = spec["execution"]["batch_size"]
+    return size if size > 1 else max(1, min(PYTHON_BATCH, total_evaluations(spec)))
 
 
 def _write(path: Path, text: str, executable: bool = False) -> None:
@@ -132,12 +140,34 @@ def render_spec(spec: dict, rundir: Path, points: list[dict] | None = None) -> d
     if points is not None:
         context["point_indices"] = point_indices(spec, points)
     deck = render("dakota_study.in.j2", variable_groups=variable_groups(spec),
-                  driver_command=str(rundir / DRIVER_SCRIPT), **context)
+                  driver_command=str(rundir / DRIVER_SCRIPT), callback=inprocess.CALLBACK,
+                  python_batch=python_batch(spec), **context)
     _write(resolved, json.dumps(spec, indent=1) + "\n")
     _write(rundir / DRIVER_SCRIPT, render("driver.sh.j2", **context), executable=True)
     _write(rundir / JOB_SCRIPT, render("job.sh.j2", **context), executable=True)
     _write(rundir / DECK, deck)
+    complaint = check_deck(rundir, spec, deck)
+    if complaint:
+        (rundir / DECK).unlink()  # no deck Dakota cannot read stays behind to be run
+        raise SpecError(f"{spec['spec_path']}: Dakota refuses the rendered deck: {complaint}")
     return spec
+
+
+def check_deck(rundir: Path, spec: dict, deck: str) -> str | None:
+    """Dakota's verdict on the rendered deck (``dakota -check`` for the fork interface, the
+    in-process parser for the python one): None, or its complaint in one line."""
+    if spec["execution"]["interface"] == "python":
+        return inprocess.check(deck)
+    try:
+        proc = subprocess.run([dakota_executable(), "-check", "-i", DECK], cwd=rundir,
+                              capture_output=True, text=True, timeout=60)
+    except (SpecError, OSError, subprocess.TimeoutExpired):
+        return None  # no dakota here (a site's own one may run it): nothing to check with
+    if proc.returncode == 0:
+        return None
+    lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines()
+             if "error" in line.lower()]
+    return (lines or [f"dakota -check exited with status {proc.returncode}"])[0][:400]
 
 
 def load_rundir(rundir: Path) -> dict:
@@ -176,23 +206,33 @@ def exec_study(rundir: Path, quiet: bool = False, summary: bool = True) -> int:
     spec = load_rundir(rundir)
     check_runnable(spec)
     total = total_evaluations(spec)
-    proc = subprocess.Popen(dakota_command(rundir), cwd=rundir, stdin=subprocess.DEVNULL)
-    with tqdm(total=total, desc=spec["study"], unit="eval", disable=quiet) as bar:
-        while True:
-            finished = proc.poll() is not None
-            done, failed = records.progress(rundir)
+    # The bar writes to a copy of the terminal: an in-process Dakota takes over fd 2.
+    terminal = os.fdopen(os.dup(2), "w", buffering=1)
+    with terminal, tqdm(total=total, desc=spec["study"], unit="eval", disable=quiet,
+                        file=terminal) as bar:
+        def show(done: int | None = None, failed: int | None = None) -> None:
+            if done is None:
+                done, failed = records.progress(rundir)
             bar.n = min(done, total)
             bar.set_postfix(failed=failed, refresh=False)
             bar.refresh()
-            if finished:
-                break
-            time.sleep(0.5)
-    if proc.returncode != 0:
+
+        if spec["execution"]["interface"] == "python":
+            study = inprocess.Study(rundir, spec, on_progress=show)
+            status = study.run((rundir / DECK).read_text())
+            stopped = study.stopped
+        else:
+            status, stopped = _fork_dakota(rundir, show), None
+        show()
+    if status != 0:
         rows = records.write_tabular(spec, rundir, rundir / "tabular.dat")
-        print(f"cyclecast: dakota ended with status {proc.returncode} after {rows} finished "
-              f"evaluations (written to {rundir / 'tabular.dat'}); see {rundir / 'dakota.err'}; "
-              f"resume with `python -m driver.study resume {rundir}` or `run` again",
-              file=sys.stderr)
+        why = f"stopped: {stopped}" if stopped else f"see {rundir / 'dakota.err'}"
+        again = ("run it again (or `python -m driver.study resume` under Slurm)"
+                 if not os.environ.get("SLURM_JOB_ID") else
+                 f"resume with `python -m driver.study resume {rundir}`")
+        print(f"cyclecast: dakota ended with status {status} after {rows} finished "
+              f"evaluations (written to {rundir / 'tabular.dat'}); {why}; {again}: "
+              "finished evaluations are kept", file=sys.stderr)
         return 1
     _, rows = read_tabular(rundir / "tabular.dat")
     text = study_summary(spec, rows)
@@ -201,6 +241,15 @@ def exec_study(rundir: Path, quiet: bool = False, summary: bool = True) -> int:
         print(text)
         print(f"tabular data: {rundir / 'tabular.dat'}")
     return 0
+
+
+def _fork_dakota(rundir: Path, show) -> int:
+    """The dakota executable on the deck (fork interface); its exit status."""
+    proc = subprocess.Popen(dakota_command(rundir), cwd=rundir, stdin=subprocess.DEVNULL)
+    while proc.poll() is None:
+        show()
+        time.sleep(0.5)
+    return proc.returncode
 
 
 def status(rundir: Path) -> str:
@@ -300,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as err:
         print(f"cyclecast: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `run ... | head`: the reader left; the study itself is done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

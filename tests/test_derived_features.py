@@ -153,3 +153,19 @@ def add_est(frame):
     from driver.families.cache.derived import add_derived
 
     return add_derived(frame, load_spec(KMEANS_SPEC))
+
+
+def test_profile_estimate_backend_equals_the_derived_estimate(small_kmeans):
+    """The analytic backend answers, per point, exactly the family's est_cycles feature."""
+    from driver.backends import backend_class
+
+    spec = load_spec(KMEANS_SPEC)
+    spec["backend"] = {"name": "profile_estimate", "settings": {
+        k: v for k, v in spec["backend"]["settings"].items() if k != "programs"}}
+    frame = read_table(small_kmeans, "cycles").frame.head(60)
+    derived = add_est(frame)
+    backend = backend_class("profile_estimate")(spec["backend"]["settings"])
+    names = [p["name"] for p in spec["parameters"]]
+    for row, est in zip(frame[names].to_dict("records"), derived["est_cycles"], strict=True):
+        point = {k: int(v) for k, v in row.items()}
+        assert backend.evaluate(point, ROOT)["cycles"] == pytest.approx(2 ** est, rel=1e-9)

@@ -6,25 +6,47 @@ import subprocess
 import pytest
 
 from conftest import SHIPPED_SPECS, run_module, small_spec, write_spec
-from driver.study import dakota_executable, render_study
+from driver import inprocess
+from driver.spec import load_spec
+from driver.study import dakota_executable, render_spec, render_study
 
 
 @pytest.mark.parametrize("path", SHIPPED_SPECS, ids=lambda p: p.name)
-def test_shipped_deck_passes_dakota_check(tmp_path, path):
-    spec = render_study(path, tmp_path / "run")
+@pytest.mark.parametrize("interface", ["fork", "python"])
+def test_shipped_deck_passes_dakota_check(tmp_path, path, interface):
+    spec = load_spec(path)
+    spec["execution"]["interface"] = interface
+    spec = render_spec(spec, tmp_path / "run")
     deck = (tmp_path / "run" / "study.in").read_text()
     for p in spec["parameters"]:
         assert f"'{p['name']}'" in deck
+    if interface == "python":  # the dakota executable has no Python to check it with
+        assert "\n  python\n    analysis_drivers = 'cyclecast'" in deck
+        assert inprocess.check(deck) is None
+        return
     proc = subprocess.run([dakota_executable(), "-check", "-i", "study.in"],
                           cwd=tmp_path / "run", capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-1500:] + proc.stderr[-1500:]
     assert "Input check completed successfully" in proc.stdout
 
 
+def test_a_deck_dakota_refuses_is_one_line_at_render(tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.yaml", small_spec()))
+    # A value Dakota reads as two tokens: the deck is written, Dakota refuses it, and the
+    # render says so in one line and leaves no deck to run.
+    spec["parameters"][0]["values"] = [1, 4, 32]
+    spec["parameters"][0]["name"] = "l1d size"
+    with pytest.raises(Exception, match="Dakota refuses the rendered deck") as err:
+        render_spec(spec, tmp_path / "run")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "run" / "study.in").exists()
+    assert inprocess.check("method\n  sampling\n") is not None
+
+
 def test_deck_follows_spec(tmp_path):
     spec = small_spec(sampling={"method": "random", "samples": 9, "seed": 77,
                                 "refinement_samples": [3, 4]},
-                      execution={"concurrency": 3, "batch_size": 5},
+                      execution={"concurrency": 3, "batch_size": 5, "interface": "fork"},
                       parameters=small_spec()["parameters"] +
                       [{"name": "alpha", "role": "workload", "values": [0.5, 1.5]},
                        {"name": "kernel", "role": "workload", "values": ["nw", "matmul"]}])
@@ -48,7 +70,7 @@ def test_deck_follows_spec(tmp_path):
 @pytest.mark.parametrize("capture,expected", [("retry", "failure_capture retry = 2"),
                                               ("abort", "failure_capture abort")])
 def test_failure_policy_rendered(tmp_path, capture, expected):
-    spec = small_spec(failure={"capture": capture})
+    spec = small_spec(failure={"capture": capture}, execution={"interface": "fork"})
     render_study(write_spec(tmp_path / "s.yaml", spec), tmp_path / "run")
     assert expected in (tmp_path / "run" / "study.in").read_text()
 
@@ -89,7 +111,7 @@ def test_run_refuses_a_backend_that_cannot_run_here(tmp_path, monkeypatch):
 
 
 def test_job_script_from_the_execution_section(tmp_path):
-    spec = small_spec(execution={"concurrency": 8, "slurm": {
+    spec = small_spec(execution={"concurrency": 8, "interface": "fork", "slurm": {
         "nodes": 2, "cpus_per_task": 2, "mem_per_cpu": "2G", "time": "02:30:00",
         "partition": "compute", "account": "arch42", "qos": "normal",
         "modules": ["dakota/6.24", "gem5/24.0"]}})

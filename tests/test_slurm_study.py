@@ -1,6 +1,7 @@
-"""Studies as Slurm batch jobs on the real one-node cluster: every evaluation a job step,
-injected faults, kill -9 and resume, batch mode. Each test runs real dakota, srun steps,
-qemu-riscv64 and the cache plugin."""
+"""Studies as Slurm batch jobs on the real one-node cluster: every evaluation a job step
+(fork interface) or every batch an srun step per task (in-process), injected faults,
+kill -9 and resume, batch mode. Each test runs real dakota, srun steps, qemu-riscv64 and
+the cache plugin."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,8 @@ import subprocess
 import time
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from conftest import PYTHON, config_value, small_spec, write_spec
 from driver import faults, records
@@ -57,9 +60,9 @@ def wait_for_job(cluster, job: str, timeout: float = 180) -> str:
 
 
 def spec_for(name: str, samples: int, seed: int, **execution) -> dict:
+    execution = {"interface": "fork", "concurrency": 2, "timeout_s": 2, **execution}
     return small_spec(study=name, parameters=PARAMETERS,
-                      sampling={"samples": samples, "seed": seed},
-                      execution={"concurrency": 2, "timeout_s": 2, **execution})
+                      sampling={"samples": samples, "seed": seed}, execution=execution)
 
 
 def steps_launched(cluster, job: str) -> set[str]:
@@ -82,6 +85,23 @@ def test_study_under_sbatch_runs_every_evaluation_as_a_step(cluster, tmp_path, n
     assert "done 16, failed 0" in status.stdout and "COMPLETED" in status.stdout
 
 
+def test_in_process_study_spreads_each_batch_over_the_tasks(cluster, tmp_path, native_built):
+    """interface python under sbatch: Dakota runs inside the job's process; each batch of 4
+    becomes one srun step per task (2 tasks), each step evaluating its 2 points."""
+    rundir, job = submit(cluster, tmp_path, spec_for("inproc", 16, 21, interface="python",
+                                                     batch_size=4))
+    assert wait_for_job(cluster, job) == "COMPLETED", (rundir / f"slurm-{job}.out").read_text()
+    _, rows = read_tabular(rundir / "tabular.dat")
+    assert len(rows) == 16 and all(r["cycles"] > 0 for r in rows)
+    runs = records.simulator_runs(rundir)
+    assert len(runs) == 16
+    steps = Counter(r["slurm_step"] for r in runs)
+    assert sorted(steps.values()) == [2] * 8
+    assert set(steps) <= steps_launched(cluster, job)
+    status = study(cluster, tmp_path, "status", "status", str(rundir))
+    assert "done 16, failed 0" in status.stdout and "COMPLETED" in status.stdout
+
+
 def seed_with_every_fault(config: dict, evaluations: int) -> int:
     for seed in range(1, 1000):
         kinds = {faults.fault_for(e, {**config, "seed": seed}) for e in range(1, evaluations + 1)}
@@ -90,12 +110,16 @@ def seed_with_every_fault(config: dict, evaluations: int) -> int:
     raise AssertionError("no seed injects every kind of fault")
 
 
-def test_injected_faults_fail_exactly_those_evaluations(cluster, tmp_path, native_built):
+@pytest.mark.parametrize("interface", ["fork", "python"])
+def test_injected_faults_fail_exactly_those_evaluations(cluster, tmp_path, native_built,
+                                                        interface):
     config = {"crash": 0.10, "hang": 0.05, "garbage": 0.05}
     total = 24
     config["seed"] = seed_with_every_fault(config, total)
     env = {faults.ENV: ",".join(f"{k}={v}" for k, v in config.items())}
-    rundir, job = submit(cluster, tmp_path, spec_for("faults", total, 33), env=env)
+    rundir, job = submit(cluster, tmp_path, spec_for("faults", total, 33, interface=interface,
+                                                     batch_size=1 if interface == "fork"
+                                                     else 6), env=env)
     assert wait_for_job(cluster, job) == "COMPLETED", (rundir / f"slurm-{job}.out").read_text()
 
     _, rows = read_tabular(rundir / "tabular.dat")
@@ -112,21 +136,28 @@ def test_injected_faults_fail_exactly_those_evaluations(cluster, tmp_path, nativ
     assert f"failed {len(expected)}" in status and "failed (timeout)" in status
 
 
-def dakota_pid(rundir: Path) -> int | None:
+def dakota_pid(rundir: Path, interface: str = "fork") -> int | None:
+    """The dakota executable (fork) or the job's in-process study (python) of ``rundir``."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            if Path(cmd[0].decode()).name == "dakota" and os.readlink(entry / "cwd") == str(rundir):
+            if interface == "fork":
+                found = Path(cmd[0].decode()).name == "dakota"
+            else:
+                found = b"driver.study" in cmd and b"exec" in cmd
+            if found and os.readlink(entry / "cwd") == str(rundir):
                 return int(entry.name)
         except (OSError, IndexError):
             continue
     return None
 
 
-def test_kill_dakota_then_resume_redoes_nothing(cluster, tmp_path, native_built):
-    spec = spec_for("killed", 24, 8)
+@pytest.mark.parametrize("interface", ["fork", "python"])
+def test_kill_dakota_then_resume_redoes_nothing(cluster, tmp_path, native_built, interface):
+    spec = spec_for("killed", 24, 8, interface=interface,
+                    batch_size=1 if interface == "fork" else 4)
     spec["parameters"] = PARAMETERS[:4] + [
         {"name": "n", "unit": "elements", "role": "workload", "values": [96, 128, 160]}]
     rundir, job = submit(cluster, tmp_path, spec)
@@ -134,7 +165,7 @@ def test_kill_dakota_then_resume_redoes_nothing(cluster, tmp_path, native_built)
     while len(records.read_jsonl(rundir / "evaluations.jsonl")) < 6:
         assert time.monotonic() < deadline, "study made no progress"
         time.sleep(0.1)
-    pid = dakota_pid(rundir)
+    pid = dakota_pid(rundir, interface)
     assert pid, "dakota not found"
     os.kill(pid, signal.SIGKILL)
     assert wait_for_job(cluster, job) != "COMPLETED"
@@ -179,7 +210,8 @@ def test_batch_mode_gives_the_same_rows(cluster, tmp_path, native_built):
 def test_exploration_rounds_run_as_slurm_jobs(cluster, tmp_path, native_built):
     """ml.explore --slurm: each round one sbatch job, each evaluation one srun step."""
     spec_file = write_spec(tmp_path / "explore.yaml",
-                           small_spec(study="explore", parameters=PARAMETERS))
+                           small_spec(study="explore", parameters=PARAMETERS,
+                                      execution={"interface": "fork"}))
     out = tmp_path / "explore"
     proc = subprocess.run([PYTHON, "-m", "ml.explore", str(spec_file), "--out", str(out),
                            "--model", "rf", "--start", "8", "--step", "6", "--max", "14",

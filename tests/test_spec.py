@@ -133,10 +133,14 @@ def test_kernel_as_a_categorical_parameter(tmp_path):
         load_spec(write_spec(tmp_path / "s.yaml", spec))
 
 
-def test_batch_mode_requires_recover_nan(tmp_path):
-    spec = small_spec(execution={"batch_size": 4}, failure={"capture": "retry"})
-    with pytest.raises(SpecError, match="failure.capture: with execution.batch_size > 1"):
+def test_fork_batch_mode_requires_recover_nan(tmp_path):
+    spec = small_spec(execution={"batch_size": 4, "interface": "fork"},
+                      failure={"capture": "retry"})
+    with pytest.raises(SpecError, match="failure.capture: with execution.interface fork and "
+                       "execution.batch_size > 1"):
         load_spec(write_spec(tmp_path / "s.yaml", spec))
+    spec["execution"]["interface"] = "python"  # the in-process driver retries itself
+    assert load_spec(write_spec(tmp_path / "s.yaml", spec))["failure"]["capture"] == "retry"
 
 
 def test_invalid_yaml_and_missing_file(tmp_path):

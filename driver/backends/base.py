@@ -55,6 +55,9 @@ class Backend:
 
     name: str = ""
     family: str = "generic"
+    #: True for a backend that computes in Python (no simulator process): the python
+    #: interface then calls it directly instead of shipping points to worker processes.
+    in_process: bool = False
     settings_schema: dict[str, Any] = {"type": "object", "additionalProperties": False,
                                        "properties": {}}
     response_names: tuple[str, ...] = ()

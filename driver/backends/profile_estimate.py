@@ -1,0 +1,107 @@
+"""An analytic backend of the cache family: the profile's estimate of a design point's
+cycles, computed in Python without simulating the point.
+
+One profiling run per workload point (:mod:`driver.families.cache.profiles`, cached on
+disk and here in memory) records per-set LRU stack-distance histograms; from them the L1I
+and L1D misses of the point's exact geometry follow, and an L2 estimate (the unified stream
+through an LRU cache of the L2's geometry, at most the L1 misses). Cycles come from the
+family's timing model with no write-backs (they are not estimated). This is the
+``est_cycles`` feature as a backend: a fast first screen of a space, and an evaluation
+cheap enough (tens of microseconds) to measure what orchestration itself costs
+(``bench/orchestration.py``). Its numbers are an estimate: a study that needs simulated
+cycles uses ``qemu_riscv`` or ``gem5``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..families.cache import Family as CacheFamily
+from ..families.cache import geometry, profiles, program, timing
+from .base import Backend as _Base
+from .base import EvaluationFailed, SpecError
+
+TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
+RESPONSES = ("cycles", "instructions", "l1i_misses", "l1d_misses", "l2_misses")
+
+
+def misses(stream: Mapping[str, Any], line: int, sets: int, ways: int) -> float:
+    """LRU misses of a (line, sets, ways) cache on one profiled stream."""
+    try:
+        row = stream[str(line)][str(sets)]
+    except KeyError:
+        raise EvaluationFailed(f"the profile has no {sets}-set cache of {line} B lines",
+                               "error") from None
+    if ways >= len(row) - 1:
+        raise EvaluationFailed(f"{ways} ways: the profile records up to {len(row) - 2}",
+                               "error")
+    return float(row[0] - sum(row[1:ways + 1]))
+
+
+def estimate(profile: Mapping[str, Any], h, constants: Mapping[str, float]) -> dict:
+    """Responses of one cache hierarchy ``h`` on one workload's profile."""
+    streams = profile["streams"]
+    counts = {"instructions": float(profile["instructions"]),
+              "l1i_misses": misses(streams["instr"], h.l1i.line_bytes, h.l1i.sets, h.l1i.ways),
+              "l1d_misses": misses(streams["data"], h.l1d.line_bytes, h.l1d.sets, h.l1d.ways)}
+    l2 = misses(streams["unified"], h.l2.line_bytes, h.l2.sets, h.l2.ways)
+    counts["l2_misses"] = min(l2, counts["l1i_misses"] + counts["l1d_misses"])
+    counts["cycles"] = float(timing.cycles({**counts, "l2_writebacks": 0.0}, constants))
+    return counts
+
+
+class Backend(_Base):
+    name = "profile_estimate"
+    family = "cache"
+    in_process = True  # pure Python: called directly, no worker process needed
+    settings_schema = {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            **program.WORKLOAD_SETTINGS_SCHEMA,
+            "cache": geometry.CACHE_SETTINGS_SCHEMA,
+            "timing": timing.TIMING_SETTINGS_SCHEMA,
+            "qemu": {"type": "string", "default": "qemu-riscv64"},  # runs the profiles
+        },
+    }
+    response_names = RESPONSES
+    objectives = ("cycles",)
+
+    def __init__(self, settings: Mapping[str, Any], timeout_s: float = 600.0):
+        super().__init__(settings, timeout_s)
+        self._profiles: dict[tuple, dict] = {}
+
+    @classmethod
+    def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
+        settings = spec["backend"]["settings"]
+        CacheFamily.check(spec, settings["cache"], where)
+        program.resolve_program(spec, settings, where, spec_dir)
+        import shutil
+
+        found = shutil.which(settings["qemu"])
+        if found is None:
+            raise SpecError(f"{where}: backend.settings.qemu: {settings['qemu']!r} not found; "
+                            "run `make setup` (installs Debian's qemu-user)")
+        settings["qemu"] = found
+
+    @classmethod
+    def consumed_parameters(cls, spec: dict[str, Any]) -> set[str]:
+        return CacheFamily.consumed_parameters(spec)
+
+    @classmethod
+    def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:
+        import os
+
+        missing = [p for p in (str(profiles.PLUGIN), *program.all_programs(settings))
+                   if not os.path.exists(p)]
+        return f"not built: {', '.join(missing)} (run `make setup`)" if missing else None
+
+    def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
+        s = self.settings
+        key = (program.program_for(s, point), tuple(program.program_arguments(s, point)))
+        profile = self._profiles.get(key)
+        if profile is None:
+            profile = profiles.profile(key[0], list(key[1]), s["qemu"], self.timeout_s)
+            self._profiles[key] = profile
+        return estimate(profile, geometry.hierarchy(point, s["cache"]), timing.of(s))

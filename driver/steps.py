@@ -1,0 +1,45 @@
+"""One job step's share of an in-process study's batch, under Slurm:
+``python -m driver.steps SPEC REQUEST ANSWER``.
+
+REQUEST (JSON) lists the points with their evaluation numbers and work directories; the
+step builds the backend once, evaluates them on the step's CPUs (one simulator process per
+CPU at a time) and writes the records, as :func:`driver.__main__.evaluate_one` makes them,
+to ANSWER atomically. The study's process writes them to the run's records.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import faults
+from .__main__ import evaluate_one, step_cpus
+from .backends import backend_class
+
+
+def main(argv: list[str] | None = None) -> int:
+    spec_path, request, answer = (Path(a) for a in (argv or sys.argv[1:]))
+    spec = json.loads(spec_path.read_text())
+    asked = json.loads(request.read_text())
+    backend = backend_class(spec["backend"]["name"])(spec["backend"]["settings"],
+                                                     timeout_s=spec["execution"]["timeout_s"])
+    fault_config = faults.from_environment()
+    rundir = spec_path.resolve().parent
+
+    def one(job):
+        return evaluate_one(backend, job["point"], job["number"], asked["responses"],
+                            Path(job["workdir"]), rundir, fault_config)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(asked["jobs"]), step_cpus()))) as pool:
+        found = list(pool.map(one, asked["jobs"]))
+    tmp = answer.with_name(answer.name + ".tmp")
+    tmp.write_text(json.dumps(found))
+    os.replace(tmp, answer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

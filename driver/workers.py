@@ -1,0 +1,214 @@
+"""Who evaluates a batch of design points in an in-process study (:mod:`.inprocess`).
+
+``Direct``  this process, one point after another (concurrency 1, or a backend that
+            computes in Python and is cheaper to call than to ship to a worker);
+``Pool``    ``concurrency`` local worker processes that build the backend once and stay
+            alive for the whole study; a worker that dies fails only its own evaluations;
+``Steps``   inside a Slurm allocation: one ``srun`` job step per task and batch
+            (:mod:`.steps`), so evaluations land on every node of the allocation.
+
+Each returns, per point, the record :func:`driver.__main__.evaluate_one` makes (the fork
+interface's records, identical), and writes nothing else itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import faults
+from .__main__ import evaluate_one
+from .backends import backend_class
+
+_worker: dict = {}  # the backend of a pool worker process, built once by _start
+
+
+def _backend(spec: dict):
+    return backend_class(spec["backend"]["name"])(spec["backend"]["settings"],
+                                                  timeout_s=spec["execution"]["timeout_s"])
+
+
+def _start(spec_json: str, rundir: str, parent: int) -> None:
+    _die_with(parent)
+    spec = json.loads(spec_json)
+    _worker.update(backend=_backend(spec), rundir=Path(rundir),
+                   faults=faults.from_environment())
+
+
+def _die_with(parent: int) -> None:
+    """Linux: this worker gets SIGKILL when the study's process dies (a kill -9 of the
+    study must not leave workers behind to linger or race a resumed run)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the study died before the request took effect
+        os._exit(1)
+
+
+def _evaluate(point: dict, number: int, responses: list[str], workdir: str) -> dict:
+    return evaluate_one(_worker["backend"], point, number, responses, Path(workdir),
+                        _worker["rundir"], _worker["faults"])
+
+
+def _failed(point, number, workdir, reason: str, kind: str = "crash") -> dict:
+    return {"eval": number, "point": point, "workdir": str(workdir), "seconds": 0.0,
+            "status": "failed", "kind": kind, "reason": reason}
+
+
+class Direct:
+    def __init__(self, spec: dict, rundir: Path):
+        self.backend, self.rundir = _backend(spec), rundir
+        self.faults = faults.from_environment()
+        self.light = getattr(self.backend, "in_process", False)
+
+    def evaluate(self, jobs, responses) -> list[dict]:
+        if self.light:
+            return [self._call(point, number, responses, workdir)
+                    for point, number, workdir in jobs]
+        return [evaluate_one(self.backend, point, number, responses, workdir, self.rundir,
+                             self.faults) for point, number, workdir in jobs]
+
+    def _call(self, point, number, responses, workdir) -> dict:
+        """A Python backend's evaluation: no simulator process to fault or time out, no
+        per-point memo file (the study's records are its memo)."""
+        import time
+
+        from .backends import EvaluationFailed
+
+        started = time.perf_counter()
+        record = {"eval": number, "point": point, "workdir": str(workdir)}
+        try:
+            values = self.backend.evaluate(point, workdir)
+            missing = [r for r in responses if r not in values]
+            if missing:
+                raise EvaluationFailed(f"backend gave no {', '.join(missing)}", "garbage")
+        except EvaluationFailed as err:
+            outcome = {"status": "failed", "kind": err.kind, "reason": err.reason}
+        except Exception as err:  # noqa: BLE001 - a bug in one point fails that point
+            outcome = {"status": "failed", "kind": "crash",
+                       "reason": f"{type(err).__name__}: {err}"[:300]}
+        else:
+            outcome = {"status": "ok", "responses": {r: values[r] for r in responses}}
+        return {**record, "seconds": round(time.perf_counter() - started, 6),
+                "end": round(time.time(), 4), **outcome}
+
+    def close(self) -> None:
+        pass
+
+
+class Pool:
+    def __init__(self, spec: dict, rundir: Path, workers: int):
+        self.spec_json, self.rundir, self.workers = json.dumps(spec), str(rundir), workers
+        # A worker that outlives its timeout by this much is stuck outside the simulator.
+        self.deadline = spec["execution"]["timeout_s"] * 1.5 + 30
+        self.pool = self._new()
+
+    def _new(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork: workers start from this process before Dakota runs in it, in milliseconds.
+        pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("fork"),
+                                   initializer=_start,
+                                   initargs=(self.spec_json, self.rundir, os.getpid()))
+        list(pool.map(_noop, range(self.workers)))  # start every worker now
+        return pool
+
+    def evaluate(self, jobs, responses) -> list[dict]:
+        from concurrent.futures import TimeoutError as Late
+        from concurrent.futures.process import BrokenProcessPool
+
+        futures = [self.pool.submit(_evaluate, point, number, responses, str(workdir))
+                   for point, number, workdir in jobs]
+        out, broken = [], False
+        for (point, number, workdir), future in zip(jobs, futures, strict=True):
+            try:
+                out.append(future.result(timeout=self.deadline))
+            except BrokenProcessPool:
+                broken = True
+                out.append(_failed(point, number, workdir, "worker process died"))
+            except Late:
+                broken = True
+                out.append(_failed(point, number, workdir, f"no answer from its worker "
+                                   f"after {self.deadline:g} s", "timeout"))
+        if broken:  # start afresh: a dead or stuck worker must not take the next batch
+            self.close(kill=True)
+            self.pool = self._new()
+        return out
+
+    def close(self, kill: bool = False) -> None:
+        if kill:
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.kill()
+        self.pool.shutdown(wait=not kill, cancel_futures=True)
+
+
+def _noop(_):
+    return None
+
+
+class Steps:
+    """One srun job step per task and batch: each step evaluates its share of the batch
+    (python -m driver.steps), writing one result file; a step that dies fails its points."""
+
+    def __init__(self, spec: dict, rundir: Path, tasks: int):
+        self.spec, self.rundir, self.tasks = spec, rundir, tasks
+        self.cpus = spec["execution"]["slurm"]["cpus_per_task"]
+        self.batches = 0
+
+    def evaluate(self, jobs, responses) -> list[dict]:
+        self.batches += 1
+        folder = self.rundir / "evals" / f"batch.{self.batches}"
+        folder.mkdir(parents=True, exist_ok=True)
+        shares = [jobs[i::self.tasks] for i in range(self.tasks)]
+        running = []
+        for task, share in enumerate(shares):
+            if not share:
+                continue
+            request, answer = folder / f"task.{task}.json", folder / f"task.{task}.out.json"
+            request.write_text(json.dumps({"responses": responses, "jobs": [
+                {"point": p, "number": n, "workdir": str(w)} for p, n, w in share]}))
+            answer.unlink(missing_ok=True)
+            command = ["srun", "--exclusive", "--nodes=1", "--ntasks=1",
+                       f"--cpus-per-task={self.cpus}", "--job-name=evals", "--quiet",
+                       sys.executable, "-m", "driver.steps",
+                       str(self.rundir / "spec.resolved.json"), str(request), str(answer)]
+            log = open(folder / f"task.{task}.log", "wb")
+            running.append((share, answer, log,
+                            subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL)))
+        by_number = {}
+        for share, answer, log, proc in running:
+            status = proc.wait()
+            log.close()
+            try:
+                found = {r["eval"]: r for r in json.loads(answer.read_text())}
+            except (OSError, ValueError):
+                found = {}
+            for point, number, workdir in share:
+                by_number[number] = found.get(number) or _failed(
+                    point, number, workdir, f"job step ended with status {status} before "
+                    "answering")
+        return [by_number[number] for _, number, _ in jobs]
+
+    def close(self) -> None:
+        pass
+
+
+def evaluator_for(spec: dict, rundir: Path):
+    """The evaluator for this study here: Slurm steps inside an allocation with several
+    tasks, a worker pool for concurrency > 1, else this process."""
+    tasks = int(os.environ.get("SLURM_NTASKS", "0") or 0)
+    if os.environ.get("SLURM_JOB_ID") and tasks > 1:
+        return Steps(spec, rundir, tasks)
+    concurrency = spec["execution"]["concurrency"]
+    if concurrency > 1 and not getattr(backend_class(spec["backend"]["name"]),
+                                       "in_process", False):
+        return Pool(spec, rundir, concurrency)
+    return Direct(spec, rundir)
