@@ -80,6 +80,7 @@ def evaluate_one(backend, point: dict, number: int, responses: list[str], workdi
     record = {"eval": number, "point": point, "workdir": str(workdir)}
     if "SLURM_STEP_ID" in os.environ:  # which job step ran it, to find it in Slurm's logs
         record["slurm_step"] = f"{os.environ['SLURM_JOB_ID']}.{os.environ['SLURM_STEP_ID']}"
+        record["node"] = os.environ.get("SLURMD_NODENAME", "")
     memo = memo_file(rundir, point)
     try:
         kept = json.loads(memo.read_text())

@@ -58,9 +58,12 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     overridden key by key (mappings merged recursively, lists replaced) by this file's."""
     where = str(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise SpecError(f"{where}: cannot read study spec: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{where}: byte {err.start}: not UTF-8 text; a study spec is a "
+                        "UTF-8 YAML file") from None
     try:
         spec = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -1,10 +1,15 @@
-"""One job step's share of an in-process study's batch, under Slurm:
-``python -m driver.steps SPEC REQUEST ANSWER``.
+"""Job steps of an in-process study under Slurm, two ways:
 
-REQUEST (JSON) lists the points with their evaluation numbers and work directories; the
-step builds the backend once, evaluates them on the step's CPUs (one simulator process per
-CPU at a time) and writes the records, as :func:`driver.__main__.evaluate_one` makes them,
-to ANSWER atomically. The study's process writes them to the run's records.
+``python -m driver.steps SPEC REQUEST ANSWER``
+    one step's share of one batch: REQUEST (JSON) lists the points with their evaluation
+    numbers and work directories; the step builds the backend, evaluates them on the step's
+    CPUs (one simulator process per CPU at a time) and writes the records, as
+    :func:`driver.__main__.evaluate_one` makes them, to ANSWER atomically.
+``python -m driver.steps --serve SPEC``
+    a long-lived step (one per task, for the whole study): reads one JSON request per line
+    on stdin (point, number, workdir, responses), answers one record per line on stdout.
+
+The study's process writes the records to the run's files.
 """
 from __future__ import annotations
 
@@ -18,8 +23,28 @@ from .__main__ import evaluate_one, step_cpus
 from .backends import backend_class
 
 
+def serve(spec_path: Path) -> int:
+    spec = json.loads(spec_path.read_text())
+    backend = backend_class(spec["backend"]["name"])(spec["backend"]["settings"],
+                                                     timeout_s=spec["execution"]["timeout_s"])
+    fault_config = faults.from_environment()
+    rundir = spec_path.resolve().parent
+    out = sys.stdout
+    sys.stdout = sys.stderr  # nothing but answers on the channel
+    for line in sys.stdin:
+        job = json.loads(line)
+        record = evaluate_one(backend, job["point"], job["number"], job["responses"],
+                              Path(job["workdir"]), rundir, fault_config)
+        out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        out.flush()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    spec_path, request, answer = (Path(a) for a in (argv or sys.argv[1:]))
+    argv = argv or sys.argv[1:]
+    if argv[:1] == ["--serve"]:
+        return serve(Path(argv[1]))
+    spec_path, request, answer = (Path(a) for a in argv)
     spec = json.loads(spec_path.read_text())
     asked = json.loads(request.read_text())
     backend = backend_class(spec["backend"]["name"])(spec["backend"]["settings"],

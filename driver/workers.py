@@ -5,7 +5,10 @@
 ``Pool``    ``concurrency`` local worker processes that build the backend once and stay
             alive for the whole study; a worker that dies fails only its own evaluations;
 ``Steps``   inside a Slurm allocation: one ``srun`` job step per task and batch
-            (:mod:`.steps`), so evaluations land on every node of the allocation.
+            (:mod:`.steps`), so evaluations land on every node of the allocation;
+``Servers`` inside a Slurm allocation: one long-lived ``srun`` step per task for the whole
+            study, fed one point at a time over its stdin (no step launch per batch, and
+            the next point goes to whichever step is free).
 
 Each returns, per point, the record :func:`driver.__main__.evaluate_one` makes (the fork
 interface's records, identical), and writes nothing else itself.
@@ -201,12 +204,133 @@ class Steps:
         pass
 
 
+class Servers:
+    """One long-lived srun step per task (python -m driver.steps --serve): each point goes
+    to a free step as one JSON line and comes back as one record. A step that dies (its
+    node lost, its process killed) has its point handed to another step, up to
+    STEP_DEATHS times per point; it is started again at the next batch."""
+
+    STEP_DEATHS = 3
+
+    def __init__(self, spec: dict, rundir: Path, tasks: int):
+        self.rundir, self.cpus = rundir, spec["execution"]["slurm"]["cpus_per_task"]
+        self.deadline = spec["execution"]["timeout_s"] * 1.5 + 60
+        self.steps: list = [self._start(i) for i in range(tasks)]
+
+    def _start(self, index: int):
+        log = open(self.rundir / f"worker.{index}.log", "ab")
+        command = ["srun", "--exclusive", "--nodes=1", "--ntasks=1",
+                   f"--cpus-per-task={self.cpus}", "--job-name=worker", "--quiet",
+                   sys.executable, "-m", "driver.steps", "--serve",
+                   str(self.rundir / "spec.resolved.json")]
+        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=log, bufsize=0)
+
+    def evaluate(self, jobs, responses) -> list[dict]:
+        import selectors
+        import time
+
+        for index, step in enumerate(self.steps):  # steps lost in an earlier batch
+            if step is None:
+                self.steps[index] = self._start(index)
+        pending = list(enumerate(jobs))[::-1]
+        out: list[dict | None] = [None] * len(jobs)
+        deaths = [0] * len(jobs)
+        busy: dict[int, tuple[int, tuple]] = {}  # step index -> (job index, job)
+        selector = selectors.DefaultSelector()
+
+        def lose(index: int, i: int, job: tuple, why: str) -> None:
+            """Step ``index`` died holding job ``i``: hand the job on, or fail it."""
+            deaths[i] += 1
+            if deaths[i] < self.STEP_DEATHS:
+                pending.append((i, job))
+            else:
+                out[i] = _failed(*job, f"{why} ({deaths[i]} times)")
+            with contextlib_suppress():
+                selector.unregister(self.steps[index].stdout)
+            self.steps[index].kill()
+            self.steps[index].wait()
+            self.steps[index] = None
+
+        def feed(index: int) -> None:
+            while pending and self.steps[index] is not None:
+                i, job = pending.pop()
+                point, number, workdir = job
+                line = json.dumps({"point": point, "number": number, "workdir": str(workdir),
+                                   "responses": responses}) + "\n"
+                try:
+                    self.steps[index].stdin.write(line.encode())
+                except OSError:
+                    lose(index, i, job, "job step died")
+                    return
+                busy[index] = (i, job)
+                return
+
+        for index, step in enumerate(self.steps):
+            selector.register(step.stdout, selectors.EVENT_READ, index)
+            feed(index)
+        while busy or pending:
+            if not busy:  # every step died: start them again (slowly) for what is left
+                time.sleep(2)
+                for index in range(len(self.steps)):
+                    if self.steps[index] is None:
+                        self.steps[index] = self._start(index)
+                        selector.register(self.steps[index].stdout, selectors.EVENT_READ,
+                                          index)
+                    feed(index)
+                continue
+            events = selector.select(timeout=self.deadline)
+            if not events:  # nothing answered in time: fail what is in flight
+                for index, (i, job) in list(busy.items()):
+                    del busy[index]
+                    deaths[i] = self.STEP_DEATHS - 1
+                    lose(index, i, job, f"no answer from its job step after "
+                         f"{self.deadline:g} s")
+                continue
+            for key, _ in events:
+                index = key.data
+                i, job = busy.pop(index)
+                line = self.steps[index].stdout.readline()
+                if line:
+                    out[i] = json.loads(line)
+                    feed(index)
+                else:
+                    lose(index, i, job, "job step died")
+            for index in range(len(self.steps)):  # idle live steps take what was handed on
+                if index not in busy and self.steps[index] is not None:
+                    feed(index)
+        selector.close()
+        return out
+
+    def close(self) -> None:
+        live = [step for step in self.steps if step is not None]
+        for step in live:
+            with contextlib_suppress():
+                step.stdin.close()
+        for step in live:
+            try:
+                step.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                step.kill()
+
+
+def contextlib_suppress():
+    import contextlib
+
+    return contextlib.suppress(OSError, KeyError, ValueError)
+
+
+SLURM_WORKERS = ("servers", "steps")  # CYCLECAST_SLURM_WORKERS; the first is the default
+
+
 def evaluator_for(spec: dict, rundir: Path):
     """The evaluator for this study here: Slurm steps inside an allocation with several
-    tasks, a worker pool for concurrency > 1, else this process."""
+    tasks (long-lived, or one per batch with CYCLECAST_SLURM_WORKERS=steps), a worker pool
+    for concurrency > 1, else this process."""
     tasks = int(os.environ.get("SLURM_NTASKS", "0") or 0)
     if os.environ.get("SLURM_JOB_ID") and tasks > 1:
-        return Steps(spec, rundir, tasks)
+        kind = os.environ.get("CYCLECAST_SLURM_WORKERS", SLURM_WORKERS[0])
+        return (Steps if kind == "steps" else Servers)(spec, rundir, tasks)
     concurrency = spec["execution"]["concurrency"]
     if concurrency > 1 and not getattr(backend_class(spec["backend"]["name"]),
                                        "in_process", False):

@@ -27,7 +27,6 @@ SLURMD_PORT=${CYCLECAST_SLURMD_PORT:-6918}
 START_TIMEOUT_S=30
 NODES=${CYCLECAST_SLURM_NODES:-1}
 SUBNET=${CYCLECAST_SLURM_SUBNET:-}   # multi-node: A.B.C for A.B.C.0/24; default 10.217.X
-START_TIMEOUT_S=30
 PACKAGES=(slurm-wlm munge)
 APT_CMD="apt-get update && apt-get install -y --no-install-recommends ${PACKAGES[*]}"
 EXIT_DOWN=3

@@ -299,3 +299,98 @@ def test_start_again_usage_and_wrong_mode(mcluster, tmp_path):
     elsewhere = script("stop-node", "ccnode1", "--dir", str(tmp_path / "never-started"))
     assert elsewhere.returncode == 1 and "not a multi-node cluster" in elsewhere.stderr
     assert {node: node_pid(mcluster, node) for node in NODES} == before
+
+
+# --- cyclecast studies on two nodes --------------------------------------------------------
+
+def _study_spec(name: str, samples: int, seed: int, interface: str, sizes: list[int]) -> dict:
+    from conftest import small_spec
+
+    parameters = [
+        {"name": "l1d_size_kib", "role": "architecture", "values": [1, 2, 4, 8, 16, 32]},
+        {"name": "l1d_ways", "role": "architecture", "values": [1, 2, 4, 8]},
+        {"name": "l2_size_kib", "role": "architecture", "values": [4, 16, 64, 256]},
+        {"name": "line_bytes", "role": "architecture", "values": [16, 32, 64]},
+        {"name": "n", "role": "workload", "values": sizes}]
+    return small_spec(study=name, parameters=parameters,
+                      sampling={"samples": samples, "seed": seed},
+                      execution={"interface": interface, "concurrency": 2, "timeout_s": 60,
+                                 "batch_size": 1 if interface == "fork" else 4,
+                                 "slurm": {"nodes": 2, "cpus_per_task": 1}})
+
+
+def _submit_study(cluster, tmp_path, spec: dict) -> tuple[Path, str]:
+    from conftest import PYTHON, write_spec
+
+    rundir = tmp_path / "run"
+    spec_file = write_spec(tmp_path / f"{spec['study']}.yaml", spec)
+    proc = subprocess.run([PYTHON, "-m", "driver.study", "submit", str(spec_file), "-o",
+                           str(rundir)], env=cluster["env"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return rundir, re.search(r"submitted job (\d+)", proc.stdout).group(1)
+
+
+@pytest.mark.parametrize("interface", ["fork", "python"])
+def test_two_node_study_evaluates_on_both_nodes(mcluster, tmp_path, native_built, interface):
+    from driver import records
+    from driver.tabular import read_tabular
+
+    rundir, job = _submit_study(mcluster, tmp_path, _study_spec("two", 16, 21, interface,
+                                                               [16, 24, 32]))
+    assert wait_job_done(mcluster, job, timeout=180) == "COMPLETED", \
+        (rundir / f"slurm-{job}.out").read_text()
+    _, rows = read_tabular(rundir / "tabular.dat")
+    assert len(rows) == 16 and all(r["cycles"] > 0 for r in rows)
+    runs = records.simulator_runs(rundir)
+    assert len(runs) == 16 and {r["node"] for r in runs} == set(NODES)
+
+
+def test_losing_a_node_mid_study_loses_no_finished_evaluation(mcluster, tmp_path,
+                                                              native_built):
+    """The in-process study on two nodes; ccnode2's slurmd and its steps die mid-study. No
+    evaluation finished before is lost, the study ends complete (the job requeued when the
+    node is back, or resumed), and no point is simulated twice."""
+    import json
+    from collections import Counter
+
+    from driver import records
+    from driver.tabular import read_tabular
+
+    total = 40
+    rundir, job = _submit_study(mcluster, tmp_path, _study_spec("lost", total, 8, "python",
+                                                               [128, 160, 192]))
+    wait_for("6 evaluations", lambda: len(records.read_jsonl(rundir / records.EVALUATIONS))
+             >= 6, timeout=120, interval=0.1)
+    lost = mcluster["script"]("stop-node", "ccnode2")
+    assert lost.returncode == 0, lost.stdout + lost.stderr
+    finished_before = {json.dumps(r["point"], sort_keys=True)
+                       for r in records.read_jsonl(rundir / records.EVALUATIONS)
+                       if r["status"] != "failed"}
+    try:
+        wait_for("ccnode2 down", lambda: node_states(mcluster).get("ccnode2", "").startswith(
+            "down"), timeout=90, interval=1)
+    finally:
+        back = mcluster["script"]("start-node", "ccnode2")
+        assert back.returncode == 0, back.stdout + back.stderr
+    state = wait_for(f"job {job} to finish or end", lambda: (s := job_state(mcluster, job))
+                     in ("COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED", "TIMEOUT") and s,
+                     timeout=240, interval=1)
+    if state != "COMPLETED":  # not requeued: resume it by hand
+        from conftest import PYTHON
+
+        resumed = subprocess.run([PYTHON, "-m", "driver.study", "resume", str(rundir)],
+                                 env=mcluster["env"], capture_output=True, text=True,
+                                 timeout=60)
+        assert resumed.returncode == 0, resumed.stderr
+        job = re.search(r"submitted job (\d+)", resumed.stdout).group(1)
+        assert wait_job_done(mcluster, job, timeout=240) == "COMPLETED"
+    _, rows = read_tabular(rundir / "tabular.dat")
+    points = {json.dumps({k: int(r[k]) for k in ("l1d_size_kib", "l1d_ways", "l2_size_kib",
+                                                 "line_bytes", "n")}, sort_keys=True)
+              for r in rows if r["cycles"] > 0}
+    assert finished_before <= points  # nothing that had finished was lost
+    assert len(rows) == total and all(r["cycles"] > 0 for r in rows)
+    runs = Counter(json.dumps(r["point"], sort_keys=True) for r in records.simulator_runs(rundir)
+                   if r["status"] == "ok")
+    assert max(runs.values()) == 1
