@@ -319,13 +319,13 @@ def _study_spec(name: str, samples: int, seed: int, interface: str, sizes: list[
                                  "slurm": {"nodes": 2, "cpus_per_task": 1}})
 
 
-def _submit_study(cluster, tmp_path, spec: dict) -> tuple[Path, str]:
+def _submit_study(cluster, tmp_path, spec: dict, env=None) -> tuple[Path, str]:
     from conftest import PYTHON, write_spec
 
     rundir = tmp_path / "run"
     spec_file = write_spec(tmp_path / f"{spec['study']}.yaml", spec)
     proc = subprocess.run([PYTHON, "-m", "driver.study", "submit", str(spec_file), "-o",
-                           str(rundir)], env=cluster["env"], cwd=tmp_path,
+                           str(rundir)], env={**cluster["env"], **(env or {})}, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return rundir, re.search(r"submitted job (\d+)", proc.stdout).group(1)
@@ -349,8 +349,9 @@ def test_two_node_study_evaluates_on_both_nodes(mcluster, tmp_path, native_built
 def test_losing_a_node_mid_study_loses_no_finished_evaluation(mcluster, tmp_path,
                                                               native_built):
     """The in-process study on two nodes; ccnode2's slurmd and its steps die mid-study. No
-    evaluation finished before is lost, the study ends complete (the job requeued when the
-    node is back, or resumed), and no point is simulated twice."""
+    evaluation finished before is lost, the study ends complete once resumed (the job is
+    submitted --no-requeue, so it ends NODE_FAIL instead of waiting to be requeued), and no
+    point is simulated twice."""
     import json
     from collections import Counter
 
@@ -359,7 +360,8 @@ def test_losing_a_node_mid_study_loses_no_finished_evaluation(mcluster, tmp_path
 
     total = 40
     rundir, job = _submit_study(mcluster, tmp_path, _study_spec("lost", total, 8, "python",
-                                                               [128, 160, 192]))
+                                                               [128, 160, 192]),
+                                env={"SBATCH_NO_REQUEUE": "1"})
     wait_for("6 evaluations", lambda: len(records.read_jsonl(rundir / records.EVALUATIONS))
              >= 6, timeout=120, interval=0.1)
     lost = mcluster["script"]("stop-node", "ccnode2")

@@ -315,8 +315,7 @@ class Backend(_Base):
         explicitly configured ``gem5`` or ``se_py`` path that does not exist is.
         """
         settings = spec["backend"]["settings"]
-        CacheFamily.check(spec, settings["cache"], where)
-        program.resolve_program(spec, settings, where, spec_dir)
+        CacheFamily.resolve_program(spec, where, spec_dir, qemu=False)
         for key in ("gem5", "se_py"):
             value = settings.get(key)
             if value and (os.sep in value or key == "se_py"):

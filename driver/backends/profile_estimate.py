@@ -18,7 +18,7 @@ from pathlib import Path
 from ..families.cache import Family as CacheFamily
 from ..families.cache import geometry, profiles, program, timing
 from .base import Backend as _Base
-from .base import EvaluationFailed, SpecError
+from .base import EvaluationFailed
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
@@ -74,16 +74,7 @@ class Backend(_Base):
 
     @classmethod
     def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
-        settings = spec["backend"]["settings"]
-        CacheFamily.check(spec, settings["cache"], where)
-        program.resolve_program(spec, settings, where, spec_dir)
-        import shutil
-
-        found = shutil.which(settings["qemu"])
-        if found is None:
-            raise SpecError(f"{where}: backend.settings.qemu: {settings['qemu']!r} not found; "
-                            "run `make setup` (installs Debian's qemu-user)")
-        settings["qemu"] = found
+        CacheFamily.resolve_program(spec, where, spec_dir, qemu=True)
 
     @classmethod
     def consumed_parameters(cls, spec: dict[str, Any]) -> set[str]:

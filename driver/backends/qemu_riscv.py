@@ -16,7 +16,7 @@ from ..families.cache import Family as CacheFamily
 from ..families.cache import geometry, program, timing
 from ..process import last_line, run_with_timeout
 from .base import Backend as _Base
-from .base import EvaluationFailed, SpecError
+from .base import EvaluationFailed
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
@@ -72,16 +72,7 @@ class Backend(_Base):
 
     @classmethod
     def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
-        settings = spec["backend"]["settings"]
-        CacheFamily.check(spec, settings["cache"], where)
-        program.resolve_program(spec, settings, where, spec_dir)
-        import shutil  # resolve() runs once per study, not in the driver
-
-        qemu = shutil.which(settings["qemu"])
-        if qemu is None:
-            raise SpecError(f"{where}: backend.settings.qemu: {settings['qemu']!r} not found; "
-                            "run `make setup` (installs Debian's qemu-user)")
-        settings["qemu"] = qemu
+        CacheFamily.resolve_program(spec, where, spec_dir, qemu=True)
 
     @classmethod
     def consumed_parameters(cls, spec: dict[str, Any]) -> set[str]:

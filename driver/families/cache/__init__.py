@@ -39,6 +39,24 @@ class Family(_Base):
         geometry.check_geometry(spec, fixed, where)
 
     @classmethod
+    def resolve_program(cls, spec: dict[str, Any], where: str, spec_dir, qemu: bool) -> None:
+        """What every backend of this family does at spec load: check the geometry, find
+        the program (and, with ``qemu``, the qemu-riscv64 that runs or profiles it)."""
+        settings = spec["backend"]["settings"]
+        cls.check(spec, settings["cache"], where)
+        program.resolve_program(spec, settings, where, spec_dir)
+        if qemu:
+            import shutil
+
+            from ...backends.base import SpecError
+
+            found = shutil.which(settings["qemu"])
+            if found is None:
+                raise SpecError(f"{where}: backend.settings.qemu: {settings['qemu']!r} not "
+                                "found; run `make setup` (installs Debian's qemu-user)")
+            settings["qemu"] = found
+
+    @classmethod
     def consumed_parameters(cls, spec: Mapping[str, Any]) -> set[str]:
         """The vocabulary plus the parameters the program's arguments name."""
         return set(cls.vocabulary) | program.referenced_parameters(spec["backend"]["settings"])
