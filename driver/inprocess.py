@@ -34,9 +34,10 @@ _CAST = {"integer": int, "real": float, "categorical": str}
 def point_of(params: dict, types: dict[str, str]) -> dict:
     """A design point from the dict Dakota passes (values under div/drv/dsv with labels),
     typed as the spec types it, in spec order."""
-    values = {}
-    for key in ("div", "drv", "dsv", "cv"):
-        values.update(zip(params.get(f"{key}_labels", ()), params.get(key, ()), strict=True))
+    values = dict(zip(params["div_labels"], params["div"], strict=True))
+    for key in ("dsv", "drv", "cv"):
+        if params.get(key):
+            values.update(zip(params[f"{key}_labels"], params[key], strict=True))
     return {name: _CAST[kind](values[name]) for name, kind in types.items()}
 
 
@@ -62,7 +63,8 @@ class Study:
         # The run's own records are the memo of a resumed study: a point that finished
         # before a kill (but after Dakota's last restart record) is answered from them.
         latest = records.latest_by_evaluation(rundir)
-        self.memo = {_key(r["point"]): r["responses"] for r in latest.values()
+        self.names = list(self.types)
+        self.memo = {self._key(r["point"]): r["responses"] for r in latest.values()
                      if r["status"] != "failed"
                      and all(name in r.get("responses", {}) for name in self.responses)}
         self.done = len(latest)
@@ -119,7 +121,7 @@ class Study:
         results: list[dict | None] = [None] * len(jobs)
         todo = []
         for i, (point, number, workdir) in enumerate(jobs):
-            kept = self.memo.get(_key(point))
+            kept = self.memo.get(self._key(point))
             if kept is not None:
                 results[i] = {"eval": number, "point": point, "workdir": str(workdir),
                               "status": "reused", "seconds": 0.0,
@@ -130,13 +132,16 @@ class Study:
         for i, record in zip(todo, found, strict=True):
             results[i] = record
             if record["status"] != "failed":
-                self.memo[_key(record["point"])] = record["responses"]
+                self.memo[self._key(record["point"])] = record["responses"]
         _append(self.rundir / records.EVALUATIONS, results)
         _append(self.rundir / records.FAILURES, [r for r in results if r["status"] == "failed"])
         if first:
             self.done += len(results)
         self.failed += sum(r["status"] == "failed" for r in results)
         return results
+
+    def _key(self, point: dict) -> tuple:
+        return tuple(point.get(name) for name in self.names)
 
     def _nan(self) -> dict:
         return {"fns": [math.nan] * len(self.responses)}
@@ -188,10 +193,6 @@ def check(deck: str) -> str | None:
             message = " ".join(str(err).split())
             return message.replace("Failed to read freeform input string: ", "")[:400]
     return None
-
-
-def _key(point: dict) -> str:
-    return json.dumps(point, sort_keys=True)
 
 
 def _append(path: Path, found: list[dict]) -> None:

@@ -38,7 +38,11 @@ from .tabular import summary as study_summary
 
 DECK = "study.in"
 RESTART = "study.rst"
-PYTHON_BATCH = 128  # interface python: evaluations per callback unless batch_size says
+# interface python: evaluations per callback unless batch_size says: enough to keep the
+# workers busy (a batch ends with its slowest evaluation); a Python backend, called
+# directly, takes bigger batches (measured: bench/results/orchestration.md).
+PYTHON_BATCH = 128
+PYTHON_BATCH_IN_PROCESS = 1024
 PREVIOUS_RESTART = "previous.rst"
 DRIVER_SCRIPT = "driver.sh"
 JOB_SCRIPT = "job.sh"
@@ -76,7 +80,11 @@ def python_batch(spec: dict) -> int:
     """Evaluations per callback of the python interface: batch_size when set, else enough
     to keep every worker busy without long waits at a batch's end."""
     size = spec["execution"]["batch_size"]
-    return size if size > 1 else max(1, min(PYTHON_BATCH, total_evaluations(spec)))
+    if size > 1:
+        return size
+    cheap = getattr(backend_class(spec["backend"]["name"]), "in_process", False)
+    return max(1, min(PYTHON_BATCH_IN_PROCESS if cheap else PYTHON_BATCH,
+                      total_evaluations(spec)))
 
 
 def _write(path: Path, text: str, executable: bool = False) -> None:
