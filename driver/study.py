@@ -37,6 +37,8 @@ from .tabular import read_tabular
 from .tabular import summary as study_summary
 
 DECK = "study.in"
+SAFE_PATH_CHARACTERS = "/._-+,=@%:"
+LOCK = ".lock"  # held by the process running the study (and by its Dakota)
 RESTART = "study.rst"
 # interface python: evaluations per callback unless batch_size says: enough to keep the
 # workers busy (a batch ends with its slowest evaluation); a Python backend, called
@@ -93,6 +95,42 @@ def _write(path: Path, text: str, executable: bool = False) -> None:
         path.chmod(0o755)
 
 
+_HELD: dict[Path, int] = {}  # run directory -> the locked file's descriptor, this process
+
+
+def hold(rundir: Path) -> int:
+    """Take the run directory's lock for this process (and, through the inherited file
+    descriptor, for the Dakota and workers it starts), or raise a one-line SpecError
+    naming the process that holds it: two studies in one directory would corrupt it."""
+    import fcntl
+
+    rundir = rundir.resolve()
+    if rundir in _HELD:
+        return _HELD[rundir]
+    if rundir.is_dir() and not (rundir / RESOLVED_SPEC).exists() and \
+            any(p.name != LOCK for p in rundir.iterdir()):
+        raise SpecError(f"{rundir}: not empty and not a cyclecast run directory; "
+                        "choose another -o")
+    try:
+        rundir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(rundir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise SpecError(f"{rundir}: cannot create the run directory: "
+                        f"{err.strerror or err}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 100).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise SpecError(f"{rundir}: another study is running in this directory (process "
+                        f"{holder}); wait for it to end or stop it, then run again (finished "
+                        "evaluations are kept)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _HELD[rundir] = fd
+    return fd
+
+
 def render_study(spec_path: Path, rundir: Path, points: list[dict] | None = None) -> dict:
     """Validate the spec and write the run directory; return the resolved spec.
 
@@ -127,7 +165,7 @@ def render_spec(spec: dict, rundir: Path, points: list[dict] | None = None) -> d
                                      "refinement_samples": []}}
     rundir = rundir.resolve()
     resolved = rundir / RESOLVED_SPEC
-    if rundir.exists() and any(rundir.iterdir()):
+    if rundir.exists() and any(p.name != LOCK for p in rundir.iterdir()):
         if not resolved.exists():
             raise SpecError(f"{rundir}: not empty and not a cyclecast run directory; "
                             "choose another -o")
@@ -136,11 +174,16 @@ def render_spec(spec: dict, rundir: Path, points: list[dict] | None = None) -> d
         if has_results and previous != json.loads(json.dumps(spec)):
             raise SpecError(f"{rundir}: holds evaluations of a different spec "
                             f"({previous['spec_path']}); choose another -o")
-    # Dakota splits the analysis driver string on whitespace.
+    # Dakota splits the analysis driver string on whitespace and its deck quotes it with
+    # ', and driver.sh / job.sh pass these paths to a shell (quoted, too): only paths made
+    # of characters that none of them treats specially are accepted.
     for path in (sys.executable, str(rundir)):
-        if any(c.isspace() for c in path):
-            raise SpecError(f"{path}: path contains whitespace, which Dakota's fork "
-                            "interface cannot pass; use a run directory without spaces")
+        bad = sorted({c for c in path if not (c.isalnum() or c in SAFE_PATH_CHARACTERS)})
+        if bad:
+            shown = " ".join(repr(c) for c in bad)
+            raise SpecError(f"{path}: path contains {shown}, which Dakota's deck or the job's "
+                            "shell cannot carry safely; use a run directory of letters, "
+                            f"digits and {' '.join(SAFE_PATH_CHARACTERS)}")
     rundir.mkdir(parents=True, exist_ok=True)
     context = {"spec": spec, "rundir": str(rundir), "python": sys.executable,
                "spec_file": str(resolved), "slurm": spec["execution"]["slurm"],
@@ -213,6 +256,7 @@ def exec_study(rundir: Path, quiet: bool = False, summary: bool = True) -> int:
     rundir = rundir.resolve()
     spec = load_rundir(rundir)
     check_runnable(spec)
+    lock = hold(rundir)
     total = total_evaluations(spec)
     # The bar writes to a copy of the terminal: an in-process Dakota takes over fd 2.
     terminal = os.fdopen(os.dup(2), "w", buffering=1)
@@ -230,7 +274,7 @@ def exec_study(rundir: Path, quiet: bool = False, summary: bool = True) -> int:
             status = study.run((rundir / DECK).read_text())
             stopped = study.stopped
         else:
-            status, stopped = _fork_dakota(rundir, show), None
+            status, stopped = _fork_dakota(rundir, show, lock), None
         show()
     if status != 0:
         rows = records.write_tabular(spec, rundir, rundir / "tabular.dat")
@@ -251,9 +295,12 @@ def exec_study(rundir: Path, quiet: bool = False, summary: bool = True) -> int:
     return 0
 
 
-def _fork_dakota(rundir: Path, show) -> int:
-    """The dakota executable on the deck (fork interface); its exit status."""
-    proc = subprocess.Popen(dakota_command(rundir), cwd=rundir, stdin=subprocess.DEVNULL)
+def _fork_dakota(rundir: Path, show, lock: int) -> int:
+    """The dakota executable on the deck (fork interface); its exit status. Dakota inherits
+    the run directory's lock: killing this process does not free the directory for a
+    second Dakota while the first still runs."""
+    proc = subprocess.Popen(dakota_command(rundir), cwd=rundir, stdin=subprocess.DEVNULL,
+                            pass_fds=(lock,))
     while proc.poll() is None:
         show()
         time.sleep(0.5)
@@ -340,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rendered {args.out / DECK}")
             return 0
         if args.command == "run":
-            render_study(args.spec, args.out)
+            spec = load_spec(args.spec)  # a bad spec is refused before anything is created
+            hold(args.out)
+            render_spec(spec, args.out)
             return exec_study(args.out, args.quiet)
         if args.command == "exec":
             return exec_study(args.rundir, args.quiet)
