@@ -36,17 +36,20 @@ def find_spec(start: Path) -> Path:
                     "study with `python -m driver.study render`")
 
 
-def append_jsonl(path: Path, record: dict) -> None:
-    # One write() of one line to an O_APPEND file: concurrent drivers do not interleave.
-    line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+def append_jsonl(path: Path, *found: dict) -> None:
+    """The records as JSON lines, in one write() to an O_APPEND file: concurrent writers
+    do not interleave. Nothing is written (or created) for no record."""
+    if not found:
+        return
+    data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in found).encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
+        os.write(fd, data)
     finally:
         os.close(fd)
 
 
-_CAST = {"integer": int, "real": float, "categorical": str}
+CAST = {"integer": int, "real": float, "categorical": str}
 
 
 def design_point(evaluation: dakota_io.Evaluation, types: dict[str, str], where: str) -> dict:
@@ -55,7 +58,7 @@ def design_point(evaluation: dakota_io.Evaluation, types: dict[str, str], where:
     if missing:
         raise SpecError(f"{where}: evaluation {evaluation.eval_id} lacks parameters "
                         f"{', '.join(missing)}; the deck and the spec disagree")
-    return {n: _CAST[kind](evaluation.variables[n]) for n, kind in types.items()}
+    return {n: CAST[kind](evaluation.variables[n]) for n, kind in types.items()}
 
 
 def memo_file(rundir: Path, point: dict) -> Path:
@@ -69,22 +72,23 @@ def memo_file(rundir: Path, point: dict) -> Path:
 
 
 def evaluate_one(backend, point: dict, number: int, responses: list[str], workdir: Path,
-                 rundir: Path, fault_config: dict | None) -> dict:
+                 rundir: Path, fault_config: dict | None, memo: bool = True) -> dict:
     """Evaluate one point and return its record for evaluations.jsonl.
 
     A point already simulated in this run directory is not simulated again: Dakota may ask
     again for an evaluation that finished just before it was killed, and its restart file
-    does not have it.
+    does not have it. ``memo=False`` skips that per-point file (the in-process study of a
+    Python backend uses its records as the memo instead).
     """
     start = time.monotonic()
     record = {"eval": number, "point": point, "workdir": str(workdir)}
     if "SLURM_STEP_ID" in os.environ:  # which job step ran it, to find it in Slurm's logs
         record["slurm_step"] = f"{os.environ['SLURM_JOB_ID']}.{os.environ['SLURM_STEP_ID']}"
         record["node"] = os.environ.get("SLURMD_NODENAME", "")
-    memo = memo_file(rundir, point)
+    memo = memo_file(rundir, point) if memo else None
     try:
-        kept = json.loads(memo.read_text())
-        if kept["point"] == point and all(r in kept["responses"] for r in responses):
+        kept = json.loads(memo.read_text()) if memo else None
+        if kept and kept["point"] == point and all(r in kept["responses"] for r in responses):
             return {**record, "status": "reused", "seconds": 0.0,
                     "responses": {r: kept["responses"][r] for r in responses}}
     except (OSError, ValueError, KeyError):
@@ -103,13 +107,14 @@ def evaluate_one(backend, point: dict, number: int, responses: list[str], workdi
         failure = {"kind": "error", "reason": str(err)}
     else:
         failure = None
-        memo.parent.mkdir(exist_ok=True)
-        tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"point": point, "responses": values}))
-        os.replace(tmp, memo)
+        if memo:
+            memo.parent.mkdir(exist_ok=True)
+            tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"point": point, "responses": values}))
+            os.replace(tmp, memo)
     finally:
         faults.arm(None)
-    record["seconds"] = round(time.monotonic() - start, 4)
+    record["seconds"] = round(time.monotonic() - start, 6)
     record["end"] = round(time.time(), 4)  # when it finished (epoch s): stragglers, tails
     if failure:
         return {**record, "status": "failed", **failure}
@@ -177,10 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(max_workers=min(len(jobs), step_cpus())) as pool:
             records = list(pool.map(lambda job: evaluate_one(backend, *job), jobs))
 
-    for record in records:
-        if record["status"] == "failed":
-            append_jsonl(rundir / "failures.jsonl", record)
-        append_jsonl(rundir / "evaluations.jsonl", record)
+    append_jsonl(rundir / "failures.jsonl", *(r for r in records if r["status"] == "failed"))
+    append_jsonl(rundir / "evaluations.jsonl", *records)
     dakota_io.write_results(args.results, [r.get("responses") for r in records], responses,
                             batch=spec["execution"]["batch_size"] > 1)
     return 0

@@ -16,7 +16,6 @@ nothing evaluated twice.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import shutil
@@ -24,11 +23,11 @@ import sys
 from pathlib import Path
 
 from . import records
+from .__main__ import CAST, append_jsonl
 
 CALLBACK = "cyclecast"          # analysis_drivers name in the rendered deck
 RESTART = "dakota.rst"          # Dakota's in-process study writes this in its directory
 PREVIOUS_RESTART = "previous.rst"
-_CAST = {"integer": int, "real": float, "categorical": str}
 
 
 def point_of(params: dict, types: dict[str, str]) -> dict:
@@ -38,7 +37,7 @@ def point_of(params: dict, types: dict[str, str]) -> dict:
     for key in ("dsv", "drv", "cv"):
         if params.get(key):
             values.update(zip(params[f"{key}_labels"], params[key], strict=True))
-    return {name: _CAST[kind](values[name]) for name, kind in types.items()}
+    return {name: CAST[kind](values[name]) for name, kind in types.items()}
 
 
 def eval_number(params: dict) -> int:
@@ -133,8 +132,9 @@ class Study:
             results[i] = record
             if record["status"] != "failed":
                 self.memo[self._key(record["point"])] = record["responses"]
-        _append(self.rundir / records.EVALUATIONS, results)
-        _append(self.rundir / records.FAILURES, [r for r in results if r["status"] == "failed"])
+        append_jsonl(self.rundir / records.EVALUATIONS, *results)
+        append_jsonl(self.rundir / records.FAILURES,
+                     *(r for r in results if r["status"] == "failed"))
         if first:
             self.done += len(results)
         self.failed += sum(r["status"] == "failed" for r in results)
@@ -193,18 +193,6 @@ def check(deck: str) -> str | None:
             message = " ".join(str(err).split())
             return message.replace("Failed to read freeform input string: ", "")[:400]
     return None
-
-
-def _append(path: Path, found: list[dict]) -> None:
-    """The records as JSON lines, in one write() to an O_APPEND file (no interleaving)."""
-    if not found:
-        return
-    data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in found).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager

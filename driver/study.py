@@ -107,10 +107,7 @@ def hold(rundir: Path) -> int:
     rundir = rundir.resolve()
     if rundir in _HELD:
         return _HELD[rundir]
-    if rundir.is_dir() and not (rundir / RESOLVED_SPEC).exists() and \
-            any(p.name != LOCK for p in rundir.iterdir()):
-        raise SpecError(f"{rundir}: not empty and not a cyclecast run directory; "
-                        "choose another -o")
+    refuse_foreign(rundir)
     try:
         rundir.mkdir(parents=True, exist_ok=True)
         fd = os.open(rundir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -129,6 +126,15 @@ def hold(rundir: Path) -> int:
     os.write(fd, f"{os.getpid()}\n".encode())
     _HELD[rundir] = fd
     return fd
+
+
+def refuse_foreign(rundir: Path) -> None:
+    """A one-line SpecError for a directory that holds files but is no run directory:
+    cyclecast never writes into someone else's folder."""
+    if rundir.is_dir() and not (rundir / RESOLVED_SPEC).exists() and \
+            any(p.name != LOCK for p in rundir.iterdir()):
+        raise SpecError(f"{rundir}: not empty and not a cyclecast run directory; "
+                        "choose another -o")
 
 
 def render_study(spec_path: Path, rundir: Path, points: list[dict] | None = None) -> dict:
@@ -165,10 +171,8 @@ def render_spec(spec: dict, rundir: Path, points: list[dict] | None = None) -> d
                                      "refinement_samples": []}}
     rundir = rundir.resolve()
     resolved = rundir / RESOLVED_SPEC
-    if rundir.exists() and any(p.name != LOCK for p in rundir.iterdir()):
-        if not resolved.exists():
-            raise SpecError(f"{rundir}: not empty and not a cyclecast run directory; "
-                            "choose another -o")
+    refuse_foreign(rundir)
+    if resolved.exists():
         previous = json.loads(resolved.read_text())
         has_results = (rundir / RESTART).exists() or (rundir / records.EVALUATIONS).exists()
         if has_results and previous != json.loads(json.dumps(spec)):

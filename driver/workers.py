@@ -15,6 +15,7 @@ interface's records, identical), and writes nothing else itself.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -60,8 +61,10 @@ def _evaluate(point: dict, number: int, responses: list[str], workdir: str) -> d
 
 
 def _failed(point, number, workdir, reason: str, kind: str = "crash") -> dict:
+    import time
+
     return {"eval": number, "point": point, "workdir": str(workdir), "seconds": 0.0,
-            "status": "failed", "kind": kind, "reason": reason}
+            "end": round(time.time(), 4), "status": "failed", "kind": kind, "reason": reason}
 
 
 class Direct:
@@ -78,28 +81,13 @@ class Direct:
                              self.faults) for point, number, workdir in jobs]
 
     def _call(self, point, number, responses, workdir) -> dict:
-        """A Python backend's evaluation: no simulator process to fault or time out, no
-        per-point memo file (the study's records are its memo)."""
-        import time
-
-        from .backends import EvaluationFailed
-
-        started = time.perf_counter()
-        record = {"eval": number, "point": point, "workdir": str(workdir)}
+        """A Python backend's evaluation: no per-point memo file (the study's records are
+        its memo), and a bug in one point fails that point, not the batch."""
         try:
-            values = self.backend.evaluate(point, workdir)
-            missing = [r for r in responses if r not in values]
-            if missing:
-                raise EvaluationFailed(f"backend gave no {', '.join(missing)}", "garbage")
-        except EvaluationFailed as err:
-            outcome = {"status": "failed", "kind": err.kind, "reason": err.reason}
-        except Exception as err:  # noqa: BLE001 - a bug in one point fails that point
-            outcome = {"status": "failed", "kind": "crash",
-                       "reason": f"{type(err).__name__}: {err}"[:300]}
-        else:
-            outcome = {"status": "ok", "responses": {r: values[r] for r in responses}}
-        return {**record, "seconds": round(time.perf_counter() - started, 6),
-                "end": round(time.time(), 4), **outcome}
+            return evaluate_one(self.backend, point, number, responses, workdir, self.rundir,
+                                None, memo=False)
+        except Exception as err:  # noqa: BLE001 - one point's failure, recorded
+            return _failed(point, number, workdir, f"{type(err).__name__}: {err}"[:300])
 
     def close(self) -> None:
         pass
@@ -246,7 +234,7 @@ class Servers:
                 pending.append((i, job))
             else:
                 out[i] = _failed(*job, f"{why} ({deaths[i]} times)")
-            with contextlib_suppress():
+            with contextlib.suppress(OSError, KeyError, ValueError):
                 selector.unregister(self.steps[index].stdout)
             self.steps[index].kill()
             self.steps[index].wait()
@@ -305,19 +293,13 @@ class Servers:
     def close(self) -> None:
         live = [step for step in self.steps if step is not None]
         for step in live:
-            with contextlib_suppress():
+            with contextlib.suppress(OSError, KeyError, ValueError):
                 step.stdin.close()
         for step in live:
             try:
                 step.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 step.kill()
-
-
-def contextlib_suppress():
-    import contextlib
-
-    return contextlib.suppress(OSError, KeyError, ValueError)
 
 
 SLURM_WORKERS = ("servers", "steps")  # CYCLECAST_SLURM_WORKERS; the first is the default

@@ -29,6 +29,7 @@ import pandas as pd
 from . import bundle as bundles
 from . import features as feature_sets
 from . import space
+from .data import read_frame
 from .errors import DataError
 
 
@@ -210,7 +211,7 @@ def load_inputs(config: PredictConfig, features):
             "--spec (its family says what a design costs)" if not derived else "the model "
             "uses derived features: pass --spec so that they can be computed"))
     if config.points:
-        frame = read_points(config.points)
+        frame = read_frame(config.points)
         return spec, [frame], len(frame), "points"
     spec = restrict(spec, config.where, config.spec)
     total = space.size(spec)
@@ -222,12 +223,6 @@ def load_inputs(config: PredictConfig, features):
                         "--max-points")
     names = [p["name"] for p in spec["parameters"]]
     return spec, space.chunks(spec, names, config.chunk), total, "all"
-
-
-def read_points(path: Path) -> pd.DataFrame:
-    from .data import read_frame
-
-    return read_frame(path)
 
 
 def predict(config: PredictConfig) -> Answers:
