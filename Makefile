@@ -25,6 +25,11 @@ native: $(STAMP)/system
 demo: setup
 	$(PY) -m ml.demo $(if $(SCALE),--scale $(SCALE))
 
+# A Timeloop build beside the checkout (the team's shared one) runs the timeloop tests for
+# real; without one they test on its recorded outputs only.
+TIMELOOP ?= $(firstword $(wildcard $(CURDIR)/../shared/timeloop/bin/timeloop-model))
+export TIMELOOP
+
 test: setup
 	$(VENV)/bin/ruff check driver ml tests bench
 	$(PY) -m pytest -q

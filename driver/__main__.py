@@ -97,6 +97,9 @@ def evaluate_one(backend, point: dict, number: int, responses: list[str], workdi
         faults.arm(faults.fault_for(number, fault_config))
     try:
         values = backend.evaluate(point, workdir)
+        note = values.pop("note", None)  # a backend's word on the result (e.g. why invalid)
+        if note:
+            record["note"] = str(note)
         missing = [r for r in responses if r not in values]
         if missing:
             raise EvaluationFailed(f"backend gave no {', '.join(missing)}", "garbage")

@@ -94,8 +94,18 @@ def _merge(base: dict, override: dict) -> dict:
     return merged
 
 
+MAX_RANGE = 1_000_000  # values of one range: Dakota holds each in its deck
+
+
 def _type_parameter(p: dict[str, Any], where: str) -> None:
     """Fill ``type`` and normalise ``values`` (int, float or str) of one parameter."""
+    if "range" in p:
+        r = p.pop("range")
+        if r["last"] < r["first"]:
+            raise SpecError(f"{where}.range: last ({r['last']}) is below first ({r['first']})")
+        if (r["last"] - r["first"]) // r["step"] >= MAX_RANGE:
+            raise SpecError(f"{where}.range: more than {MAX_RANGE} values")
+        p["values"] = list(range(r["first"], r["last"] + 1, r["step"]))
     values = p["values"]
     words = [v for v in values if isinstance(v, str)]
     if words and len(words) != len(values):
@@ -191,4 +201,6 @@ def load_spec(path: str | Path, backend: bool = True) -> dict[str, Any]:
 
 def total_evaluations(spec: dict[str, Any]) -> int:
     sampling = spec["sampling"]
+    if sampling["method"] == "grid":
+        return math.prod(len(p["values"]) for p in spec["parameters"])
     return sampling["samples"] + sum(sampling["refinement_samples"])

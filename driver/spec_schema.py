@@ -13,7 +13,9 @@ PARAMETER_TYPES = ("integer", "real", "categorical")
 PARAMETER = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["name", "role", "values"],
+    "required": ["name", "role"],
+    # Exactly one of values (a list) and range (integers first..last by step, inclusive).
+    "oneOf": [{"required": ["values"]}, {"required": ["range"]}],
     "properties": {
         "name": _NAME,
         "unit": {"type": "string", "default": ""},
@@ -23,6 +25,10 @@ PARAMETER = {
         "type": {"enum": list(PARAMETER_TYPES)},
         "values": {"type": "array", "minItems": 1, "uniqueItems": True,
                    "items": {"anyOf": [{"type": "number"}, CATEGORY]}},
+        "range": {"type": "object", "additionalProperties": False,
+                  "required": ["first", "last"],
+                  "properties": {"first": {"type": "integer"}, "last": {"type": "integer"},
+                                 "step": {"type": "integer", "minimum": 1, "default": 1}}},
         "description": {"type": "string", "default": ""},
         # How surrogate models see this parameter: auto = log2 for numbers when every value
         # is positive and they span a factor of 4 or more (sizes, counts), else as is;
@@ -80,7 +86,9 @@ SPEC = {
             "additionalProperties": False,
             "default": {},
             "properties": {
-                "method": {"enum": ["lhs", "random"], "default": "lhs"},
+                # grid: every combination of the parameters' values, once each (a Dakota
+                # multidim parameter study; samples and seed do not apply).
+                "method": {"enum": ["lhs", "random", "grid"], "default": "lhs"},
                 "samples": {"type": "integer", "minimum": 1, "default": 64},
                 "seed": {"type": "integer", "minimum": 1, "default": 1234},
                 "refinement_samples": {"type": "array", "default": [],

@@ -95,8 +95,7 @@ def parse_args(argv=None) -> ExploreConfig:
     p.add_argument("--candidates", type=int, default=20_000,
                    help="active: size of the random candidate pool per round")
     p.add_argument("--model", default="cnn", choices=MODEL_NAMES, help="surrogate model")
-    p.add_argument("--features", default=feature_sets.DEFAULT_MODE,
-                   choices=("auto",) + feature_sets.FEATURE_MODES, help="as in ml.train")
+    p.add_argument("--features", default=feature_sets.DEFAULT_MODE, help="as in ml.train")
     p.add_argument("--target", default="auto", choices=("auto", "log", "residual"),
                    help="as in ml.train: auto = residual (the correction to the family's "
                    "estimate) with derived features that have one, else log")

@@ -220,12 +220,20 @@ def load_spec_features(path: Path, mode: str = "raw",
     raw = from_spec(spec)
     if mode == "raw":
         return raw, spec
-    names = family_of(spec).derived_names()
+    family = family_of(spec)
+    names = family.derived_names()
     if not names:
-        raise DataError(f"--features {mode}: the {family_of(spec).name} family derives no "
+        raise DataError(f"--features {mode}: the {family.name} family derives no "
                         f"features for {path}; use --features raw")
+    sets = family.derived_sets()
+    if mode not in FEATURE_MODES and mode not in sets:
+        raise DataError(f"--features {mode!r}: allowed: auto, {', '.join(FEATURE_MODES)}"
+                        + "".join(f", {name}" for name in sets))
+    names = sets.get(mode, names)
     derived = [Feature(name, "derived", "none") for name in names]
-    chosen = derived if mode == "derived" else raw.features + derived
+    # Identifiers (e.g. a schedule id) name a point; its derived features describe it.
+    described = [f for f in raw.features if f.name not in family.identifiers]
+    chosen = derived if mode == "derived" else described + derived
     return FeatureSet(chosen, raw.source), spec
 
 

@@ -47,31 +47,60 @@ def spearman(true: np.ndarray, pred: np.ndarray) -> float:
     return float(spearmanr(true, pred).statistic) if len(true) > 1 else float("nan")
 
 
-def pairwise_accuracy(true: np.ndarray, pred: np.ndarray, seed: int = 0) -> float:
-    """Share of point pairs (with different simulated values) that the prediction orders
-    the same way as the simulation, in percent: the accelerator seed's "schedule
-    comparison accuracy". Uses every pair up to MAX_PAIRS, a seeded sample beyond."""
+def _pair_counts(true: np.ndarray, pred: np.ndarray, cap: int,
+                 rng: np.random.Generator) -> tuple[int, int]:
+    """(pairs ordered right, pairs compared) over pairs with different simulated values:
+    every pair up to ``cap``, a sample of ``cap`` pairs beyond."""
     n = len(true)
     if n < 2:
-        return float("nan")
-    if n * (n - 1) // 2 <= MAX_PAIRS:
+        return 0, 0
+    if n * (n - 1) // 2 <= cap:
         i, j = np.triu_indices(n, k=1)
     else:
-        rng = np.random.default_rng(seed)
-        i, j = rng.integers(0, n, MAX_PAIRS), rng.integers(0, n, MAX_PAIRS)
+        i, j = rng.integers(0, n, cap), rng.integers(0, n, cap)
     differ = true[i] != true[j]
     i, j = i[differ], j[differ]
     agree = np.sign(true[i] - true[j]) == np.sign(pred[i] - pred[j])
-    return float(agree.mean() * 100) if len(i) else float("nan")
+    return int(agree.sum()), len(i)
 
 
-def all_metrics(true: np.ndarray, pred: np.ndarray, features: int) -> dict[str, float]:
+def pairwise_accuracy(true: np.ndarray, pred: np.ndarray, seed: int = 0) -> float:
+    """Share of point pairs (with different simulated values) that the prediction orders
+    the same way as the simulation, in percent. Uses every pair up to MAX_PAIRS, a seeded
+    sample beyond."""
+    agree, pairs = _pair_counts(true, pred, MAX_PAIRS, np.random.default_rng(seed))
+    return agree / pairs * 100 if pairs else float("nan")
+
+
+def grouped_pairwise_accuracy(true: np.ndarray, pred: np.ndarray, groups: np.ndarray,
+                              seed: int = 0) -> float:
+    """:func:`pairwise_accuracy` over pairs within each group only, pooled (``groups``:
+    one label per point, shape (n,)): the accelerator seed's "schedule comparison
+    accuracy" when a group is one layer on one accelerator."""
+    rng = np.random.default_rng(seed)
+    labels, index = np.unique(groups, return_inverse=True)
+    cap = max(1000, MAX_PAIRS // max(1, len(labels)))
+    agree = pairs = 0
+    for g in range(len(labels)):
+        members = index == g
+        a, p = _pair_counts(true[members], pred[members], cap, rng)
+        agree, pairs = agree + a, pairs + p
+    return agree / pairs * 100 if pairs else float("nan")
+
+
+def all_metrics(true: np.ndarray, pred: np.ndarray, features: int,
+                groups: np.ndarray | None = None) -> dict[str, float]:
+    """Every regression metric; with ``groups`` (a label per point) also the pairwise
+    accuracy within groups (``group_pairwise_accuracy_pct``)."""
     true = np.asarray(true, dtype=float)
     pred = np.asarray(pred, dtype=float)
-    return {"mape_pct": mape(true, pred), "ln_loss_pct": ln_loss(true, pred),
-            "r2": r2(true, pred), "adjusted_r2": adjusted_r2(true, pred, features),
-            "within_10pct": within(true, pred), "spearman": spearman(true, pred),
-            "pairwise_accuracy_pct": pairwise_accuracy(true, pred), "points": len(true)}
+    out = {"mape_pct": mape(true, pred), "ln_loss_pct": ln_loss(true, pred),
+           "r2": r2(true, pred), "adjusted_r2": adjusted_r2(true, pred, features),
+           "within_10pct": within(true, pred), "spearman": spearman(true, pred),
+           "pairwise_accuracy_pct": pairwise_accuracy(true, pred), "points": len(true)}
+    if groups is not None:
+        out["group_pairwise_accuracy_pct"] = grouped_pairwise_accuracy(true, pred, groups)
+    return out
 
 
 def classification_metrics(true: np.ndarray, pred: np.ndarray) -> dict:

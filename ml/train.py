@@ -84,9 +84,10 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--response", help="column to predict (default: the spec's objective; "
                    "required without a spec)")
     p.add_argument("--features", default=feature_sets.DEFAULT_MODE,
-                   choices=("auto",) + feature_sets.FEATURE_MODES,
                    help="raw: the spec's parameters; derived: what the study's design-space "
                    "family computes for a point without evaluating it (needs a spec); both; "
+                   "or the name of one of the family's derived sets (the spec's parameters "
+                   "plus that set, e.g. schedule or cosa for accelerators); "
                    "auto: both when the family derives features, else raw (both was the most "
                    "accurate in bench/results/features.md)")
     p.add_argument("--model", choices=MODEL_NAMES + ("all",),
@@ -213,6 +214,18 @@ class Dataset:
                                 f"after the split; need more finished evaluations")
         return parts
 
+    def groups(self, parts, name) -> np.ndarray | None:
+        """The family's comparison group of each point of a part (None: no groups)."""
+        names = self.family.comparison_groups() if self.family is not None else ()
+        frame = (self.test[2].frame if name == "test" and self.test is not None
+                 else self.table.frame.iloc[parts[name]])
+        present = [c for c in names if c in frame.columns]
+        if not names:
+            return None
+        if not present:  # one group: everything fixed but the schedule
+            return np.zeros(len(frame), dtype=int)
+        return frame[present].astype(str).agg("/".join, axis=1).to_numpy()
+
     def arrays(self, parts, name):
         if name == "test" and self.test is not None:
             return self.test[0], self.test[1]
@@ -242,7 +255,7 @@ def evaluate(model, data: Dataset, parts, features: int) -> dict:
         if len(y):
             predicted = model.predict(X)
             out[name] = (classification_metrics(y, predicted) if data.classify
-                         else all_metrics(y, predicted, features))
+                         else all_metrics(y, predicted, features, data.groups(parts, name)))
     return out
 
 

@@ -8,6 +8,9 @@ qemu_src="$top/build/qemu-src"
 
 packages=(qemu-user gcc-riscv64-linux-gnu libc6-dev-riscv64-cross build-essential
           pkg-config libglib2.0-dev dpkg-dev xz-utils)
+# The runtime libraries of a Timeloop v3.0.3 build (the timeloop backend runs one when
+# present; it has no package of its own).
+packages+=(libyaml-cpp0.7 libboost-serialization1.74.0 libconfig++9v5 libncurses6)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

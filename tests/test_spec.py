@@ -50,7 +50,7 @@ def _mutate(path, value):
 
 BAD = [
     (("colour",), "red", "(top level)", "'colour' was unexpected"),
-    (("sampling", "method"), "sobol", "sampling.method", "['lhs', 'random']"),
+    (("sampling", "method"), "sobol", "sampling.method", "['lhs', 'random', 'grid']"),
     (("sampling", "samples"), "many", "sampling.samples", "not of type 'integer'"),
     (("parameters", 0, "role"), "arch", "parameters[0].role", "['architecture', 'workload']"),
     (("parameters", 1, "values"), [1, 3], "parameters[0].values", "must be a positive power of two"),

@@ -35,6 +35,10 @@ class Family:
     #: the description). Backends consume these, plus parameters of their own settings.
     vocabulary: dict[str, str] = {}
 
+    #: Parameters that name a design point instead of describing it (e.g. the id of a
+    #: generated schedule): models see the derived features instead, where there are any.
+    identifiers: tuple[str, ...] = ()
+
     def __init__(self, spec: Mapping[str, Any]):
         self.spec = spec
 
@@ -49,6 +53,17 @@ class Family:
     def derived_names(self) -> tuple[str, ...]:
         """Names of the derived features :meth:`add_derived` computes for this study (in
         model-input order, already transformed: no further log needed); empty if none."""
+        return ()
+
+    def derived_sets(self) -> dict[str, tuple[str, ...]]:
+        """Named subsets of :meth:`derived_names` a model may be given instead of all of
+        them (``ml.train --features NAME``: the spec's parameters plus that set)."""
+        return {}
+
+    def comparison_groups(self) -> tuple[str, ...]:
+        """Columns whose values together name a group of designs a user compares with each
+        other (e.g. the schedules of one layer on one accelerator); reports then give the
+        share of pairs within a group a model orders right. Empty: no such groups."""
         return ()
 
     def add_derived(self, frame: pd.DataFrame) -> pd.DataFrame:

