@@ -105,10 +105,11 @@ def accelerator_section(out: Path, scale: str) -> list[str]:
         model_dir=out / "model", spec=ACCELERATOR_SPEC, all=True,
         where=(f"layer={ACCELERATOR_LAYER}",), top=5, verify=3, quiet=True,
         out=out / "space.parquet"))
+    objective = feature_sets.load(ACCELERATOR_SPEC)["objective"]
     best = found.best
-    verified = best.dropna(subset=["simulated_cycles"])
-    evaluated = read_table(run / "tabular.dat", "cycles").frame
-    sampled_best = evaluated[evaluated["layer"] == ACCELERATOR_LAYER]["cycles"].min()
+    verified = best.dropna(subset=[f"simulated_{objective}"])
+    evaluated = read_table(run / "tabular.dat", objective).frame
+    sampled_best = evaluated[evaluated["layer"] == ACCELERATOR_LAYER][objective].min()
     return [f"## Accelerator: layer {ACCELERATOR_LAYER} on simba_final", "",
             f"- study: `{ACCELERATOR_SPEC.relative_to(ROOT)}`, {len(evaluated)} schedules "
             f"of 3 layers evaluated by ZigZag in {study_s:.0f} s",
@@ -118,8 +119,8 @@ def accelerator_section(out: Path, scale: str) -> list[str]:
             "- the 5 best of its 2,000 schedules (predicted), 3 verified by evaluation:", "",
             "```", best.to_string(index=False), "```", "",
             f"Verified: prediction error {np.abs(verified['error_pct']).mean():.1f}% on "
-            f"average; best verified {verified['simulated_cycles'].min():,.0f} cycles, the "
-            f"best the study itself sampled {sampled_best:,.0f}.", ""]
+            f"average; best verified {verified[f'simulated_{objective}'].min():,.0f} "
+            f"{objective}, the best the study itself sampled {sampled_best:,.0f}.", ""]
 
 
 @dataclass(frozen=True)
