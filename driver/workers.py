@@ -60,6 +60,22 @@ def _evaluate(point: dict, number: int, responses: list[str], workdir: str) -> d
                         _worker["rundir"], _worker["faults"])
 
 
+def _evaluate_chunk(jobs: list, responses: list[str]) -> list[dict]:
+    """A chunk of a Python backend's points in one worker (one message each way)."""
+    return [_python_call(_worker["backend"], point, number, responses, Path(workdir),
+                         _worker["rundir"]) for point, number, workdir in jobs]
+
+
+def _python_call(backend, point, number, responses, workdir, rundir) -> dict:
+    """A Python backend's evaluation: no per-point memo file (the study's records are its
+    memo), and a bug in one point fails that point, not the batch."""
+    try:
+        return evaluate_one(backend, point, number, responses, workdir, rundir, None,
+                            memo=False)
+    except Exception as err:  # noqa: BLE001 - one point's failure, recorded
+        return _failed(point, number, workdir, f"{type(err).__name__}: {err}"[:300])
+
+
 def _failed(point, number, workdir, reason: str, kind: str = "crash") -> dict:
     import time
 
@@ -81,13 +97,7 @@ class Direct:
                              self.faults) for point, number, workdir in jobs]
 
     def _call(self, point, number, responses, workdir) -> dict:
-        """A Python backend's evaluation: no per-point memo file (the study's records are
-        its memo), and a bug in one point fails that point, not the batch."""
-        try:
-            return evaluate_one(self.backend, point, number, responses, workdir, self.rundir,
-                                None, memo=False)
-        except Exception as err:  # noqa: BLE001 - one point's failure, recorded
-            return _failed(point, number, workdir, f"{type(err).__name__}: {err}"[:300])
+        return _python_call(self.backend, point, number, responses, workdir, self.rundir)
 
     def close(self) -> None:
         pass
@@ -96,6 +106,8 @@ class Direct:
 class Pool:
     def __init__(self, spec: dict, rundir: Path, workers: int):
         self.spec_json, self.rundir, self.workers = json.dumps(spec), str(rundir), workers
+        # A Python backend's points travel in chunks (a few per worker and batch).
+        self.light = getattr(backend_class(spec["backend"]["name"]), "in_process", False)
         # A worker that outlives its timeout by this much is stuck outside the simulator.
         self.deadline = spec["execution"]["timeout_s"] * 1.5 + 30
         self.pool = self._new()
@@ -115,6 +127,8 @@ class Pool:
         from concurrent.futures import TimeoutError as Late
         from concurrent.futures.process import BrokenProcessPool
 
+        if self.light:
+            return self._evaluate_chunks(jobs, responses)
         futures = [self.pool.submit(_evaluate, point, number, responses, str(workdir))
                    for point, number, workdir in jobs]
         out, broken = [], False
@@ -129,6 +143,28 @@ class Pool:
                 out.append(_failed(point, number, workdir, f"no answer from its worker "
                                    f"after {self.deadline:g} s", "timeout"))
         if broken:  # start afresh: a dead or stuck worker must not take the next batch
+            self.close(kill=True)
+            self.pool = self._new()
+        return out
+
+    def _evaluate_chunks(self, jobs, responses) -> list[dict]:
+        from concurrent.futures import TimeoutError as Late
+        from concurrent.futures.process import BrokenProcessPool
+
+        size = max(1, -(-len(jobs) // (4 * self.workers)))
+        chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+        futures = [self.pool.submit(_evaluate_chunk, [(p, n, str(w)) for p, n, w in chunk],
+                                    responses) for chunk in chunks]
+        out, broken = [], False
+        for chunk, future in zip(chunks, futures, strict=True):
+            try:
+                out += future.result(timeout=self.deadline * len(chunk))
+            except (BrokenProcessPool, Late) as err:
+                broken = True
+                reason = ("worker process died" if isinstance(err, BrokenProcessPool)
+                          else "no answer from its worker")
+                out += [_failed(p, n, w, reason) for p, n, w in chunk]
+        if broken:
             self.close(kill=True)
             self.pool = self._new()
         return out
@@ -314,7 +350,8 @@ def evaluator_for(spec: dict, rundir: Path):
         kind = os.environ.get("CYCLECAST_SLURM_WORKERS", SLURM_WORKERS[0])
         return (Steps if kind == "steps" else Servers)(spec, rundir, tasks)
     concurrency = spec["execution"]["concurrency"]
-    if concurrency > 1 and not getattr(backend_class(spec["backend"]["name"]),
-                                       "in_process", False):
+    cls = backend_class(spec["backend"]["name"])
+    if concurrency > 1 and (not getattr(cls, "in_process", False)
+                            or getattr(cls, "parallel", False)):
         return Pool(spec, rundir, concurrency)
     return Direct(spec, rundir)

@@ -48,9 +48,10 @@ def spearman(true: np.ndarray, pred: np.ndarray) -> float:
 
 
 def _pair_counts(true: np.ndarray, pred: np.ndarray, cap: int,
-                 rng: np.random.Generator) -> tuple[int, int]:
-    """(pairs ordered right, pairs compared) over pairs with different simulated values:
-    every pair up to ``cap``, a sample of ``cap`` pairs beyond."""
+                 rng: np.random.Generator, min_gap: float = 0.0) -> tuple[int, int]:
+    """(pairs ordered right, pairs compared) over pairs whose simulated values differ (by
+    more than ``min_gap``, relative to the smaller): every pair up to ``cap``, a sample of
+    ``cap`` pairs beyond."""
     n = len(true)
     if n < 2:
         return 0, 0
@@ -58,7 +59,8 @@ def _pair_counts(true: np.ndarray, pred: np.ndarray, cap: int,
         i, j = np.triu_indices(n, k=1)
     else:
         i, j = rng.integers(0, n, cap), rng.integers(0, n, cap)
-    differ = true[i] != true[j]
+    low = np.minimum(true[i], true[j])
+    differ = (true[i] != true[j]) & (np.abs(true[i] - true[j]) > min_gap * low)
     i, j = i[differ], j[differ]
     agree = np.sign(true[i] - true[j]) == np.sign(pred[i] - pred[j])
     return int(agree.sum()), len(i)
@@ -73,17 +75,18 @@ def pairwise_accuracy(true: np.ndarray, pred: np.ndarray, seed: int = 0) -> floa
 
 
 def grouped_pairwise_accuracy(true: np.ndarray, pred: np.ndarray, groups: np.ndarray,
-                              seed: int = 0) -> float:
+                              seed: int = 0, min_gap: float = 0.0) -> float:
     """:func:`pairwise_accuracy` over pairs within each group only, pooled (``groups``:
     one label per point, shape (n,)): the accelerator seed's "schedule comparison
-    accuracy" when a group is one layer on one accelerator."""
+    accuracy" when a group is one layer on one accelerator. ``min_gap`` > 0 leaves out
+    pairs whose simulated values differ by that fraction or less (near ties)."""
     rng = np.random.default_rng(seed)
     labels, index = np.unique(groups, return_inverse=True)
     cap = max(1000, MAX_PAIRS // max(1, len(labels)))
     agree = pairs = 0
     for g in range(len(labels)):
         members = index == g
-        a, p = _pair_counts(true[members], pred[members], cap, rng)
+        a, p = _pair_counts(true[members], pred[members], cap, rng, min_gap)
         agree, pairs = agree + a, pairs + p
     return agree / pairs * 100 if pairs else float("nan")
 

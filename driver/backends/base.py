@@ -58,6 +58,10 @@ class Backend:
     #: True for a backend that computes in Python (no simulator process): the python
     #: interface then calls it directly instead of shipping points to worker processes.
     in_process: bool = False
+    #: For an in_process backend whose evaluations take milliseconds (not microseconds):
+    #: with concurrency > 1, spread them over worker processes (each imports the backend
+    #: once), chunks of points at a time; the overhead of shipping a point is ~0.1 ms.
+    parallel: bool = False
     settings_schema: dict[str, Any] = {"type": "object", "additionalProperties": False,
                                        "properties": {}}
     response_names: tuple[str, ...] = ()

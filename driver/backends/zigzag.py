@@ -355,6 +355,7 @@ class Backend(_Base):
     name = "zigzag"
     family = "accelerator"
     in_process = True
+    parallel = True  # milliseconds per schedule: worth a worker per core
     settings_schema = {"type": "object", "additionalProperties": False,
                        "properties": {**SETTINGS_SCHEMA}}
     response_names = RESPONSES

@@ -9,10 +9,10 @@ Two sets, in model-input order:
 - ``cosa`` (the paper's analytically preprocessed features, after CoSA): utilisation of
   each buffer by each data type it keeps; log2 of each data type's tile at each buffer;
   the spatial factor product of each fan-out and the share of MACs used; log2 of the
-  words each level sends to the level below (reuse-aware: a run of loops irrelevant to a
-  data type just above a buffer re-uses the tile) and of the cycles each level's bandwidth
-  needs for them; compute cycles; and ``est_cycles``, the largest of those (a roofline
-  estimate: log2 cycles) which a model may learn the correction of.
+  words each level reads and is written per instance (:func:`transfers`: reuse-aware,
+  multicast, partial sums) and of the cycles its bandwidth needs for them; compute cycles;
+  and ``est_cycles``, the largest of those (a throughput model: log2 cycles) which a model
+  may learn the correction of.
 """
 from __future__ import annotations
 
@@ -29,11 +29,12 @@ SCHEDULE_FEATURES = (
 )
 _KEPT = tuple((level, kind) for level in BUFFERS for kind in STORAGE[level])
 _SENDERS = ("dram", "global", "input", "weight", "accum")  # levels that feed another
+PER_PE = ("accum", "weight", "input")
 COSA = (
     tuple(f"util_{level}_{kind}" for level, kind in _KEPT)
     + tuple(f"tile_{level}_{kind}" for level in BUFFERS for kind in "WIO")
     + ("spatial_macs", "spatial_pes", "mac_share")
-    + tuple(f"traffic_{level}" for level in _SENDERS)
+    + tuple(f"{way}_{level}" for level in _SENDERS for way in ("reads", "writes"))
     + tuple(f"bw_cycles_{level}" for level in _SENDERS)
     + ("compute_cycles", "est_cycles")
 )
@@ -47,36 +48,57 @@ def _parent(level: str, kind: str) -> str | None:
     return None
 
 
-def traffic(accel, layer, schedule) -> dict[str, float]:
-    """Words each level sends to the levels below it, over the whole layer, all
-    instances (reads, plus partial sums written back and read again for outputs)."""
-    sent = dict.fromkeys(_SENDERS, 0.0)
+def transfers(accel, layer, schedule) -> dict[str, tuple[float, float]]:
+    """(words read, words written) per instance of each level over the whole layer, as a
+    throughput model counts them: a level reads what it sends to the levels below it (one
+    copy per distinct child tile: multicast) and partial sums sent back down; it is written
+    what it is filled with and the partial sums drained into it (reduced in the network).
+    A run of loops irrelevant to a data type just outside a buffer re-uses its tile."""
+    reads = dict.fromkeys(_SENDERS, 0.0)
+    writes = dict.fromkeys(_SENDERS, 0.0)
+    bounds = dict(zip(DIMS, layer.bounds(), strict=True))
     for child in ("accum", "weight", "input", "global"):
+        child_used = schedule.spatial("pes") if child in PER_PE else 1
         for kind in STORAGE[child]:
             parent = _parent(child, kind)
             words = footprint(kind, schedule.tile(child), layer.stride)
             loops = []  # temporal loops outside the child, innermost first
-            spatial_relevant = 1
+            distinct = 1  # children holding different tiles of this data type
             for level in LEVELS[LEVELS.index(child) + 1:]:
                 row = schedule.at(level)
                 if level in SPATIAL:
                     if LEVELS.index(level) < LEVELS.index(parent):
-                        spatial_relevant *= math.prod(row[d] for d in RELEVANT[kind])
+                        distinct *= math.prod(row[d] for d in RELEVANT[kind])
                     continue
                 loops += [(d, row[d]) for d in schedule.order(level) if row[d] > 1]
             while loops and loops[0][0] not in RELEVANT[kind]:
-                loops.pop(0)  # the tile stays put across these: reuse
-            fills = math.prod(f for _, f in loops) * spatial_relevant
-            sent[parent] += words * fills * (2 if kind == "O" else 1)
-    # The PE buffers feed the MACs: per cycle, each distinct word the MACs use.
-    per_step = {kind: math.prod(schedule.at("macs")[d] for d in RELEVANT[kind])
-                for kind in "WIO"}
-    steps = layer.macs / max(1, schedule.spatial("macs") * schedule.spatial("pes"))
+                loops.pop(0)
+            fills = math.prod(f for _, f in loops)
+            sent = words * fills * distinct  # distinct tiles moved, over the run
+            writes[child] += words * fills * child_used
+            if kind == "O":  # drained up, refilled from the parent after the first visit
+                total = footprint("O", bounds, layer.stride)
+                writes[parent] += sent
+                reads[parent] += max(0.0, sent - total)
+                reads[child] += words * fills * child_used  # the drain reads the child
+            else:
+                reads[parent] += sent
+    # The PE buffers feed the MACs: per step, each distinct word a PE's MACs use.
+    steps = layer.macs / (schedule.spatial("macs") * schedule.spatial("pes"))
     used_pes = schedule.spatial("pes")
-    sent["weight"] += per_step["W"] * steps * used_pes
-    sent["input"] += per_step["I"] * steps * used_pes
-    sent["accum"] += 2 * per_step["O"] * steps * used_pes
-    return sent
+    macs = schedule.at("macs")
+    for level, kind in (("weight", "W"), ("input", "I"), ("accum", "O")):
+        words = math.prod(macs[d] for d in RELEVANT[kind]) * steps * used_pes
+        reads[level] += words
+        if kind == "O":
+            writes[level] += words
+    return {level: (reads[level] / instances(accel, schedule, level),
+                    writes[level] / instances(accel, schedule, level)) for level in _SENDERS}
+
+
+def instances(accel, schedule, level: str) -> int:
+    """Instances of ``level`` a schedule uses (the PEs it maps to, for a PE buffer)."""
+    return schedule.spatial("pes") if level in PER_PE else 1
 
 
 def features(accel, layer, schedule) -> dict[str, float]:
@@ -105,9 +127,10 @@ def features(accel, layer, schedule) -> dict[str, float]:
     compute = layer.macs / used
     out["compute_cycles"] = math.log2(compute)
     bound = compute
-    for level, words in traffic(accel, layer, schedule).items():
-        out[f"traffic_{level}"] = math.log2(1 + words)
-        cycles = words / (accel.words_per_cycle(level) * accel.instances(level))
+    for level, (read, written) in transfers(accel, layer, schedule).items():
+        out[f"reads_{level}"] = math.log2(1 + read)
+        out[f"writes_{level}"] = math.log2(1 + written)
+        cycles = max(read, written) / accel.words_per_cycle(level)
         out[f"bw_cycles_{level}"] = math.log2(1 + cycles)
         bound = max(bound, cycles)
     out["est_cycles"] = math.log2(bound)
