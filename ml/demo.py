@@ -1,6 +1,8 @@
 """cyclecast's main job (``make demo``): learn k-means' cycles over the Deffe cache space by
 incremental sampling, transfer the model to matmul with a few hundred new simulations,
-compare with a random forest on the same simulations, and answer for the whole space.
+compare with a random forest on the same simulations, and answer for the whole space; then
+a DNN accelerator study (ResNet-50 layers on Simba, ZigZag), a model of it and the best
+schedules of one layer, verified by evaluation.
 
     python -m ml.demo [--scale demo|paper] [--out runs/demo]
 

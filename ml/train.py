@@ -50,6 +50,7 @@ class TrainConfig:
     target: str = "auto"
     split: str = "54/16/30"
     test: Path | None = None
+    hold_out: tuple[str, ...] = ()  # COLUMN=VALUE: those points are the test set
     train_size: int | None = None
     seed: int = 0
     epochs: int = 1000
@@ -70,7 +71,8 @@ class TrainConfig:
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> TrainConfig:
-        return cls(**{f.name: getattr(ns, f.name) for f in fields(cls)})
+        values = {f.name: getattr(ns, f.name) for f in fields(cls)}
+        return cls(**{**values, "hold_out": tuple(values["hold_out"])})
 
 
 def parse_args(argv=None) -> TrainConfig:
@@ -106,6 +108,11 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--test", type=Path, help="a fixed held-out test set (tabular or CSV); "
                    "then --split only divides TABULAR into train and validation, and points "
                    "also in the test set are left out of training")
+    p.add_argument("--hold-out", dest="hold_out", action="append", default=[],
+                   metavar="COLUMN=VALUE", help="test on the points whose COLUMN is VALUE "
+                   "(repeatable: any of them), train and validate on the rest: e.g. a layer, "
+                   "an accelerator preset or a kernel never seen in training; --split then "
+                   "divides the rest into train and validation")
     p.add_argument("--train-size", type=int, help="use only the first N training points")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the models")
     p.add_argument("--epochs", type=int, default=1000, help="CNN: maximum epochs")
@@ -195,10 +202,39 @@ class Dataset:
             self.keep = np.array([i for i in self.keep if self.X[i].tobytes() not in in_test])
             self.test = (X_test, y_test, test_table)
 
-    def split(self, fractions, seed: int, train_size: int | None) -> dict[str, np.ndarray]:
+    def held_out(self, hold_out: tuple[str, ...]) -> np.ndarray:
+        """Whether each row matches one of ``hold_out`` (COLUMN=VALUE), shape (rows,)."""
+        frame = self.table.frame
+        mask = np.zeros(len(frame), dtype=bool)
+        for item in hold_out:
+            column, sep, value = item.partition("=")
+            if not sep or column not in frame.columns:
+                raise DataError(f"--hold-out {item!r}: expected COLUMN=VALUE with a column of "
+                                f"{self.table.path} ({', '.join(map(str, frame.columns))})")
+            match = frame[column].astype(str).to_numpy() == value
+            if not match.any() and pd.api.types.is_numeric_dtype(frame[column]):
+                try:
+                    match = np.isclose(frame[column].to_numpy(dtype=float), float(value))
+                except ValueError:
+                    pass
+            if not match.any():
+                raise DataError(f"--hold-out {item!r}: no point of {self.table.path} has "
+                                f"{column} = {value}")
+            mask |= match
+        return mask
+
+    def split(self, fractions, seed: int, train_size: int | None,
+              hold_out: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
         order = np.random.default_rng(seed).permutation(self.keep)
         train_frac, val_frac, _ = fractions
-        if self.test is not None:
+        if hold_out:
+            if self.test is not None:
+                raise DataError("--hold-out and --test both name a test set; give one")
+            held = self.held_out(hold_out)
+            rest, test = order[~held[order]], order[held[order]]
+            n_val = int(round(len(rest) * val_frac / (train_frac + val_frac)))
+            parts = {"val": rest[:n_val], "train": rest[n_val:], "test": test}
+        elif self.test is not None:
             n_val = int(round(len(order) * val_frac / (train_frac + val_frac)))
             parts = {"val": order[:n_val], "train": order[n_val:], "test": np.array([], int)}
         else:
@@ -345,7 +381,7 @@ def train(config: TrainConfig) -> dict:
         data.X = data.X[:, order]
         if data.test is not None:
             data.test = (data.test[0][:, order],) + data.test[1:]
-    parts = data.split(fractions, config.seed, config.train_size)
+    parts = data.split(fractions, config.seed, config.train_size, config.hold_out)
     target = "class" if data.classify else resolve_target(config.target, features_used,
                                                           estimate_of(data))
     residual_column = (features_used.column_index(estimate_of(data))
@@ -359,7 +395,8 @@ def train(config: TrainConfig) -> dict:
                         "failed_dropped": data.table.failed,
                         "duplicates_dropped": data.duplicates,
                         **{k: int(len(v)) for k, v in parts.items()}},
-            "test_file": str(config.test) if config.test else None}
+            "test_file": str(config.test) if config.test else None,
+            "hold_out": list(config.hold_out)}
     if data.test is not None:
         meta["samples"]["test"] = len(data.test[1])
     split_file = {k: v.tolist() for k, v in parts.items()}

@@ -118,3 +118,24 @@ def test_an_unknown_feature_set_is_one_line(study, tmp_path):
         "ml.train: --features 'cosy': allowed: auto, raw, derived, both, schedule, cosa"] \
         or "allowed: auto, raw, derived, both, schedule, cosa" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_hold_out_tests_on_a_preset_never_trained_on(study, tmp_path):
+    _, run = study
+    out = tmp_path / "lopo"
+    proc = run_module("ml.train", str(run / "tabular.dat"), "--model", "rf", "--features",
+                      "cosa", "--hold-out", "preset=arch1", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((out / "bundle.json").read_text())
+    assert meta["hold_out"] == ["preset=arch1"]
+    split = json.loads((out / "splits.json").read_text())
+    _, rows = read_tabular(run / "tabular.dat")
+    presets = np.array([r["preset"] for r in rows])
+    assert set(presets[split["test"]]) == {"arch1"} and len(split["test"]) == 60
+    assert "arch1" not in set(presets[split["train"] + split["val"]])
+    report = json.loads((out / "report.json").read_text())
+    assert report["metrics"]["test"]["points"] == 60
+    bad = run_module("ml.train", str(run / "tabular.dat"), "--model", "rf", "--hold-out",
+                     "preset=arch9", "--out", str(tmp_path / "bad"), "--quiet")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and "no point of" in bad.stderr

@@ -26,3 +26,10 @@ def test_demo_runs_the_whole_path(tmp_path, native_built):
     assert len(verified) == 3 and verified["simulated_cycles"].gt(0).all()
     assert (verified["n"] == 128).all()
     assert (out / "matmul_space_pareto.png").stat().st_size > 0
+    # The accelerator section: a ZigZag study, a model, one layer's best schedules verified.
+    assert re.search(r"## Accelerator: layer res4_1x1_256_1024 on simba_final\n\n- study: "
+                     r"`dakota_inputs/demo_accelerator.yaml`, 150 schedules", summary)
+    assert re.search(r"schedule comparison accuracy [0-9.]+%", summary)
+    accel = pd.read_csv(out / "accelerator" / "space_verify3.csv")
+    assert len(accel) == 3 and accel["simulated_cycles"].gt(0).all()
+    assert (accel["layer"] == "res4_1x1_256_1024").all()
