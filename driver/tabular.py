@@ -94,8 +94,17 @@ def summary(spec: dict, rows: list[dict]) -> str:
         value = row.get(objective)
         return isinstance(value, float) and not math.isnan(value)
 
+    from .backends import backend_class
+
+    # A 0/1 response at 0 with no objective is an answer (e.g. an invalid schedule), not
+    # a failure.
+    flags = [r for r, kind in backend_class(spec["backend"]["name"]).response_kinds.items()
+             if kind == "binary" and r in spec.get("responses", ()) and r != objective]
     good = [r for r in rows if ok(r)]
-    lines = [f"study {spec['study']}: {len(rows)} evaluations, {len(rows) - len(good)} failed"]
+    refused = [r for r in rows if not ok(r) and any(r.get(f) == 0 for f in flags)]
+    lines = [f"study {spec['study']}: {len(rows)} evaluations, "
+             f"{len(rows) - len(good) - len(refused)} failed"
+             + (f", {len(refused)} with {' or '.join(flags)} = 0" if refused else "")]
     if not good:
         return "\n".join(lines)
     lines.append(f"{objective}: {min(r[objective] for r in good):,.0f} .. "

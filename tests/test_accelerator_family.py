@@ -158,7 +158,7 @@ def test_design_of_a_point_uses_preset_fields_and_settings():
 
 def test_features_are_finite_and_the_estimate_bounds_compute():
     names = features.SCHEDULE_FEATURES + features.COSA
-    assert len(set(names)) == len(names) == 92 + 37
+    assert len(set(names)) == len(names) == 92 + 39
     for accel in ACCELS[:3]:
         for name in LAYERS:
             layer = layers.layer(name)
@@ -170,6 +170,7 @@ def test_features_are_finite_and_the_estimate_bounds_compute():
             assert 2 ** f["compute_cycles"] == pytest.approx(layer.macs / used)
             assert f["est_cycles"] >= f["compute_cycles"] - 1e-9
             assert f["mac_share"] == pytest.approx(used / accel.macs)
+            assert f["pe_share"] <= 1 and f["pe_mac_share"] <= 1  # valid: fits the fan-outs
             assert 0 < f["util_global_I"] + f["util_global_O"] <= 1
 
 

@@ -139,3 +139,19 @@ def test_hold_out_tests_on_a_preset_never_trained_on(study, tmp_path):
                      "preset=arch9", "--out", str(tmp_path / "bad"), "--quiet")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().count("\n") == 0 and "no point of" in bad.stderr
+
+
+def test_the_summary_counts_invalid_schedules_apart_from_failures():
+    from driver.tabular import summary
+
+    spec = {"study": "s", "objective": "cycles", "responses": ["cycles", "valid"],
+            "backend": {"name": "zigzag"},
+            "parameters": [{"name": "schedule", "role": "architecture"},
+                           {"name": "layer", "role": "workload"}]}
+    rows = [{"eval_id": 1, "schedule": 0, "layer": "fc1000", "cycles": 5.0, "valid": 1.0},
+            {"eval_id": 2, "schedule": 1, "layer": "fc1000", "cycles": float("nan"),
+             "valid": 0.0},
+            {"eval_id": 3, "schedule": 2, "layer": "fc1000", "cycles": float("nan"),
+             "valid": float("nan")}]
+    assert summary(spec, rows).splitlines()[0] == \
+        "study s: 3 evaluations, 1 failed, 1 with valid = 0"

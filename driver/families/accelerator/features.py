@@ -8,7 +8,8 @@ Two sets, in model-input order:
   are the 132-feature set's counterpart (here 6 + 92).
 - ``cosa`` (the paper's analytically preprocessed features, after CoSA): utilisation of
   each buffer by each data type it keeps; log2 of each data type's tile at each buffer;
-  the spatial factor product of each fan-out and the share of MACs used; log2 of the
+  the spatial factor product of each fan-out, the share of MACs used and the share of
+  each fan-out in use; log2 of the
   words each level reads and is written per instance (:func:`transfers`: reuse-aware,
   multicast, partial sums) and of the cycles its bandwidth needs for them; compute cycles;
   and ``est_cycles``, the largest of those (a throughput model: log2 cycles) which a model
@@ -33,7 +34,7 @@ PER_PE = ("accum", "weight", "input")
 COSA = (
     tuple(f"util_{level}_{kind}" for level, kind in _KEPT)
     + tuple(f"tile_{level}_{kind}" for level in BUFFERS for kind in "WIO")
-    + ("spatial_macs", "spatial_pes", "mac_share")
+    + ("spatial_macs", "spatial_pes", "mac_share", "pe_share", "pe_mac_share")
     + tuple(f"{way}_{level}" for level in _SENDERS for way in ("reads", "writes"))
     + tuple(f"bw_cycles_{level}" for level in _SENDERS)
     + ("compute_cycles", "est_cycles")
@@ -124,6 +125,9 @@ def features(accel, layer, schedule) -> dict[str, float]:
     out["spatial_macs"] = math.log2(schedule.spatial("macs"))
     out["spatial_pes"] = math.log2(schedule.spatial("pes"))
     out["mac_share"] = used / accel.macs
+    # Each fan-out's share in use (above 1: more instances than the hardware has).
+    out["pe_share"] = schedule.spatial("pes") / accel.pes
+    out["pe_mac_share"] = schedule.spatial("macs") / accel.macs_per_pe
     compute = layer.macs / used
     out["compute_cycles"] = math.log2(compute)
     bound = compute
