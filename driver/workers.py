@@ -55,15 +55,15 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _evaluate(point: dict, number: int, responses: list[str], workdir: str) -> dict:
-    return evaluate_one(_worker["backend"], point, number, responses, Path(workdir),
-                        _worker["rundir"], _worker["faults"])
-
-
-def _evaluate_chunk(jobs: list, responses: list[str]) -> list[dict]:
-    """A chunk of a Python backend's points in one worker (one message each way)."""
-    return [_python_call(_worker["backend"], point, number, responses, Path(workdir),
-                         _worker["rundir"]) for point, number, workdir in jobs]
+def _evaluate_chunk(jobs: list, responses: list[str], light: bool) -> list[dict]:
+    """A chunk of points in one worker (one message each way): a simulator's points with
+    their memo files and faults, a Python backend's (``light``) without."""
+    backend, rundir = _worker["backend"], _worker["rundir"]
+    if light:
+        return [_python_call(backend, point, number, responses, Path(workdir), rundir)
+                for point, number, workdir in jobs]
+    return [evaluate_one(backend, point, number, responses, Path(workdir), rundir,
+                         _worker["faults"]) for point, number, workdir in jobs]
 
 
 def _python_call(backend, point, number, responses, workdir, rundir) -> dict:
@@ -127,44 +127,25 @@ class Pool:
         from concurrent.futures import TimeoutError as Late
         from concurrent.futures.process import BrokenProcessPool
 
-        if self.light:
-            return self._evaluate_chunks(jobs, responses)
-        futures = [self.pool.submit(_evaluate, point, number, responses, str(workdir))
-                   for point, number, workdir in jobs]
-        out, broken = [], False
-        for (point, number, workdir), future in zip(jobs, futures, strict=True):
-            try:
-                out.append(future.result(timeout=self.deadline))
-            except BrokenProcessPool:
-                broken = True
-                out.append(_failed(point, number, workdir, "worker process died"))
-            except Late:
-                broken = True
-                out.append(_failed(point, number, workdir, f"no answer from its worker "
-                                   f"after {self.deadline:g} s", "timeout"))
-        if broken:  # start afresh: a dead or stuck worker must not take the next batch
-            self.close(kill=True)
-            self.pool = self._new()
-        return out
-
-    def _evaluate_chunks(self, jobs, responses) -> list[dict]:
-        from concurrent.futures import TimeoutError as Late
-        from concurrent.futures.process import BrokenProcessPool
-
-        size = max(1, -(-len(jobs) // (4 * self.workers)))
+        # A simulator's points go one at a time (a slow one holds up no other); a Python
+        # backend's in a few chunks per worker.
+        size = max(1, -(-len(jobs) // (4 * self.workers))) if self.light else 1
         chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
         futures = [self.pool.submit(_evaluate_chunk, [(p, n, str(w)) for p, n, w in chunk],
-                                    responses) for chunk in chunks]
+                                    responses, self.light) for chunk in chunks]
         out, broken = [], False
         for chunk, future in zip(chunks, futures, strict=True):
+            timeout = self.deadline * len(chunk)
             try:
-                out += future.result(timeout=self.deadline * len(chunk))
-            except (BrokenProcessPool, Late) as err:
+                out += future.result(timeout=timeout)
+            except BrokenProcessPool:
                 broken = True
-                reason = ("worker process died" if isinstance(err, BrokenProcessPool)
-                          else "no answer from its worker")
-                out += [_failed(p, n, w, reason) for p, n, w in chunk]
-        if broken:
+                out += [_failed(p, n, w, "worker process died") for p, n, w in chunk]
+            except Late:
+                broken = True
+                out += [_failed(p, n, w, f"no answer from its worker after {timeout:g} s",
+                                "timeout") for p, n, w in chunk]
+        if broken:  # start afresh: a dead or stuck worker must not take the next batch
             self.close(kill=True)
             self.pool = self._new()
         return out

@@ -231,10 +231,16 @@ def load_spec_features(path: Path, mode: str = "raw",
                         + "".join(f", {name}" for name in sets))
     names = sets.get(mode, names)
     derived = [Feature(name, "derived", "none") for name in names]
-    # Identifiers (e.g. a schedule id) name a point; its derived features describe it.
-    described = [f for f in raw.features if f.name not in family.identifiers]
-    chosen = derived if mode == "derived" else described + derived
+    chosen = derived if mode == "derived" else described(spec).features + derived
     return FeatureSet(chosen, raw.source), spec
+
+
+def described(spec: dict) -> FeatureSet:
+    """The spec's parameters that describe a design beside derived features: identifiers
+    (e.g. a schedule id) name a point, and its derived features describe it."""
+    raw = from_spec(spec)
+    named = family_of(spec).identifiers
+    return FeatureSet([f for f in raw.features if f.name not in named], raw.source)
 
 
 def needs_derived(features: FeatureSet) -> bool:

@@ -199,11 +199,8 @@ def load_inputs(config: PredictConfig, features):
         mode = "both" if derived else "raw"
         _, spec = feature_sets.load_spec_features(config.spec, mode,
                                                   backend=bool(config.verify))
-        parameters = feature_sets.from_spec(spec)
-        if derived:  # identifiers (a schedule id) are not model inputs beside derived ones
-            named = feature_sets.family_of(spec).identifiers
-            parameters = feature_sets.FeatureSet(
-                [f for f in parameters.features if f.name not in named], parameters.source)
+        parameters = (feature_sets.described(spec) if derived
+                      else feature_sets.from_spec(spec))
         model_parameters = feature_sets.FeatureSet(
             [f for f in features.features if f.role != "derived"], features.source)
         if model_parameters.features:  # a derived-only model has no raw parameter inputs
