@@ -136,10 +136,9 @@ def parse_arguments(argv: list[str]) -> SimpleNamespace:
         return SimpleNamespace(spec=Path(argv[1]), params=Path(argv[2]), results=Path(argv[3]))
     if len(argv) == 2 and not any(a.startswith("-") for a in argv):
         return SimpleNamespace(spec=None, params=Path(argv[0]), results=Path(argv[1]))
-    import argparse
+    from .cli import Parser
 
-    parser = argparse.ArgumentParser(prog="python -m driver",
-                                          description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="python -m driver", description=__doc__.split("\n\n")[0])
     parser.add_argument("--spec", type=Path, help=f"resolved spec (default: {RESOLVED_SPEC} "
                         "in the current directory or above)")
     parser.add_argument("params", type=Path, help="Dakota parameters file")
@@ -157,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         points = [design_point(e, types, str(args.params)) for e in evaluations]
         backend = backend_class(spec["backend"]["name"])(
             spec["backend"]["settings"], timeout_s=spec["execution"]["timeout_s"])
-    except (SpecError, dakota_io.ParametersFileError, OSError, ValueError) as err:
-        print(f"cyclecast driver: {err}", file=sys.stderr)
+    except (SpecError, dakota_io.ParametersFileError, OSError, ValueError, KeyError,
+            TypeError) as err:
+        why = f"{err.filename}: {err.strerror}" if isinstance(err, OSError) and err.filename \
+            else f"damaged {RESOLVED_SPEC} (no {err})" if isinstance(err, KeyError) else err
+        print(f"cyclecast driver: {why}", file=sys.stderr)
         return 1
 
     rundir = spec_path.resolve().parent

@@ -65,6 +65,20 @@ def _garble(workdir: Path, since: float) -> None:
                 path.write_text("garbage \x00\x01 not simulator output\n")
 
 
+def exit_reason(program: str, status: int, why: str) -> str:
+    """One line for a program that did not exit 0: a signal by its name (``-11`` is
+    SIGSEGV), and its last words, or that it left none."""
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        how = f"{program} killed by {name}"
+    else:
+        how = f"{program} exited with status {status}"
+    return f"{how}: {why}" if why else f"{how} (no error output)"
+
+
 def last_line(path: Path, limit: int = 200) -> str:
     """The last non-empty line of a log file, for a one-line failure reason."""
     try:

@@ -53,6 +53,32 @@ def validate(instance: Any, schema: dict, where: str, prefix: tuple = ()) -> Non
         raise SpecError(f"{where}: {field_name(prefix + tuple(error.absolute_path))}: {message}")
 
 
+class DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int):
+        super().__init__(key)
+        self.key, self.line = key, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (the plain loader
+    keeps the last silently: a study would run with a value its author did not mean)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise DuplicateKey(key, key_node.start_mark.line + 1)
+            if isinstance(key, str | int | float | bool):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """Safe YAML, refusing duplicate keys (raises DuplicateKey or yaml.YAMLError)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The spec's mapping, with ``extends: OTHER.yaml`` resolved: the other file's keys,
     overridden key by key (mappings merged recursively, lists replaced) by this file's."""
@@ -65,7 +91,10 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise SpecError(f"{where}: byte {err.start}: not UTF-8 text; a study spec is a "
                         "UTF-8 YAML file") from None
     try:
-        spec = yaml.safe_load(text)
+        spec = load_yaml(text)
+    except DuplicateKey as err:
+        raise SpecError(f"{where}: line {err.line}: key {err.key!r} given twice; a key may "
+                        "appear once in a mapping") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark else ""
@@ -199,8 +228,27 @@ def load_spec(path: str | Path, backend: bool = True) -> dict[str, Any]:
     return spec
 
 
+def space_size(spec: dict[str, Any]) -> int:
+    """Distinct design points of the spec: the product of its parameters' value counts."""
+    return math.prod(len(p["values"]) for p in spec["parameters"])
+
+
+def check_samples(spec: dict[str, Any], where: str) -> None:
+    """Sampling more points than the space has only repeats points (Dakota answers a
+    repeat from its cache: the study would show points it never evaluates)."""
+    sampling = spec["sampling"]
+    if sampling["method"] == "grid":
+        return
+    asked, size = sampling["samples"] + sum(sampling["refinement_samples"]), space_size(spec)
+    if asked > size:
+        field = "samples" if sampling["samples"] > size else "refinement_samples"
+        raise SpecError(f"{where}: sampling.{field}: {asked:,} samples in all, more than the "
+                        f"{size:,} distinct points of the space; ask for at most {size:,}, "
+                        "or use method: grid to evaluate every point once")
+
+
 def total_evaluations(spec: dict[str, Any]) -> int:
     sampling = spec["sampling"]
     if sampling["method"] == "grid":
-        return math.prod(len(p["values"]) for p in spec["parameters"])
+        return space_size(spec)
     return sampling["samples"] + sum(sampling["refinement_samples"])

@@ -89,7 +89,9 @@ SPEC = {
                 # grid: every combination of the parameters' values, once each (a Dakota
                 # multidim parameter study; samples and seed do not apply).
                 "method": {"enum": ["lhs", "random", "grid"], "default": "lhs"},
-                "samples": {"type": "integer", "minimum": 1, "default": 64},
+                # Dakota holds every sample in memory (a 10^12-sample deck makes it exit silently).
+                "samples": {"type": "integer", "minimum": 1, "maximum": 100_000_000,
+                            "default": 64},
                 "seed": {"type": "integer", "minimum": 1, "default": 1234},
                 "refinement_samples": {"type": "array", "default": [],
                                        "items": {"type": "integer", "minimum": 1}},

@@ -31,8 +31,9 @@ from pathlib import Path
 from . import inprocess, records, slurm
 from .__main__ import RESOLVED_SPEC
 from .backends import SpecError, backend_class
+from .cli import Parser, run_cli
 from .render import render
-from .spec import load_spec, total_evaluations
+from .spec import check_samples, load_spec, total_evaluations
 from .tabular import read_tabular
 from .tabular import summary as study_summary
 
@@ -47,6 +48,7 @@ PYTHON_BATCH = 128
 PYTHON_BATCH_IN_PROCESS = 1024
 PREVIOUS_RESTART = "previous.rst"
 DRIVER_SCRIPT = "driver.sh"
+SUMMARY = "summary.txt"  # written when a study ends: its presence says the study finished
 JOB_SCRIPT = "job.sh"
 
 
@@ -117,20 +119,64 @@ def hold(rundir: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(fd, 100).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise SpecError(f"{rundir}: another study is running in this directory (process "
-                        f"{holder}); wait for it to end or stop it, then run again (finished "
-                        "evaluations are kept)") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+        holder = os.pread(fd, 200, 0).decode(errors="replace").split()
+        dakota = orphaned_dakota(holder)
+        if dakota is None:
+            os.close(fd)
+            raise SpecError(f"{rundir}: another study is running in this directory (process "
+                            f"{holder[0] if holder else 'unknown'}); wait for it to end or "
+                            "stop it, then run again (finished evaluations are kept)") from None
+        # The run was killed (kill -9) and its Dakota goes on: adopt the study, i.e. let
+        # that Dakota finish, then complete it from its restart file (nothing is redone).
+        print(f"cyclecast: {rundir}: the study's Dakota (process {dakota}) outlived the run "
+              f"that started it (process {holder[0]}); waiting for it to finish, then "
+              "completing the study", file=sys.stderr, flush=True)
+        fcntl.flock(fd, fcntl.LOCK_EX)
     _HELD[rundir] = fd
+    record_holder(fd)
     return fd
+
+
+def record_holder(fd: int, dakota: int | None = None) -> None:
+    """Write who holds the lock: this process, its host and (once started) its Dakota."""
+    import socket
+
+    text = f"{os.getpid()} {socket.gethostname()}" + (f" {dakota}" if dakota else "")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{text}\n".encode(), 0)
+
+
+def orphaned_dakota(holder: list[str]) -> int | None:
+    """The PID of the Dakota, on this host, of a run process that is gone (read from the
+    lock's ``RUN_PID HOST [DAKOTA_PID]``); None when the run itself holds the lock."""
+    import socket
+
+    if len(holder) != 3 or holder[1] != socket.gethostname() or _alive(int(holder[0])):
+        return None
+    return int(holder[2])  # it, or what it started, still holds the lock
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (an orphan's exit status may
+    never be collected in a container whose init does not reap)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def refuse_foreign(rundir: Path) -> None:
     """A one-line SpecError for a directory that holds files but is no run directory:
     cyclecast never writes into someone else's folder."""
+    if rundir.exists() and not rundir.is_dir():
+        raise SpecError(f"{rundir}: exists and is not a directory; choose another -o")
     if rundir.is_dir() and not (rundir / RESOLVED_SPEC).exists() and \
             any(p.name != LOCK for p in rundir.iterdir()):
         raise SpecError(f"{rundir}: not empty and not a cyclecast run directory; "
@@ -164,20 +210,59 @@ def point_indices(spec: dict, points: list[dict]) -> list[list[int]]:
     return rows
 
 
+# Fields a study may change between runs in one directory: where the spec lives and how
+# evaluations are run; everything else decides which points are evaluated and how.
+HARMLESS = {("spec_path",), ("execution", "timeout_s"), ("execution", "concurrency"),
+            ("execution", "batch_size"), ("execution", "slurm")}
+
+
+def spec_difference(old, new, path: tuple = ()) -> str | None:
+    """The first field (``sampling.seed: 11 -> 12``) where two resolved specs differ in a
+    way that changes a study's results; None when they agree on all of those."""
+    if path in HARMLESS:
+        return None
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in list(old) + [k for k in new if k not in old]:
+            found = spec_difference(old.get(key), new.get(key), path + (key,))
+            if found:
+                return found
+        return None
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and \
+            any(isinstance(v, dict) for v in old):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            found = spec_difference(a, b, path + (i,))
+            if found:
+                return found
+        return None
+    if old == new:
+        return None
+    name = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    name = name or "(top level)"
+    show = [json.dumps(v)[:60] if v is not None else "(absent)" for v in (old, new)]
+    return f"{name}: {show[0]} -> {show[1]}"
+
+
 def render_spec(spec: dict, rundir: Path, points: list[dict] | None = None) -> dict:
     """render_study for an already validated spec."""
     if points is not None:
         spec = {**spec, "sampling": {**spec["sampling"], "samples": len(points),
                                      "refinement_samples": []}}
+    else:
+        check_samples(spec, spec["spec_path"])
     rundir = rundir.resolve()
     resolved = rundir / RESOLVED_SPEC
     refuse_foreign(rundir)
     if resolved.exists():
-        previous = json.loads(resolved.read_text())
+        try:
+            previous = read_resolved(resolved)
+        except SpecError:
+            previous = {}  # a damaged copy is replaced; the records say what was evaluated
         has_results = (rundir / RESTART).exists() or (rundir / records.EVALUATIONS).exists()
-        if has_results and previous != json.loads(json.dumps(spec)):
+        differs = previous and spec_difference(previous, json.loads(json.dumps(spec)))
+        if has_results and differs:
             raise SpecError(f"{rundir}: holds evaluations of a different spec "
-                            f"({previous['spec_path']}); choose another -o")
+                            f"({previous.get('spec_path')}): {differs}; choose another -o, "
+                            "or restore that field")
     # Dakota splits the analysis driver string on whitespace and its deck quotes it with
     # ', and driver.sh / job.sh pass these paths to a shell (quoted, too): only paths made
     # of characters that none of them treats specially are accepted.
@@ -231,7 +316,25 @@ def load_rundir(rundir: Path) -> dict:
     if not (resolved.is_file() and (rundir / DECK).is_file()):
         raise SpecError(f"{rundir}: not a cyclecast run directory (no {RESOLVED_SPEC} and "
                         f"{DECK}); create one with `python -m driver.study render SPEC -o DIR`")
-    return json.loads(resolved.read_text())
+    return read_resolved(resolved)
+
+
+RESOLVED_KEYS = ("study", "parameters", "backend", "sampling", "execution", "spec_path")
+
+
+def read_resolved(resolved: Path) -> dict:
+    """A run directory's resolved spec, or a one-line SpecError if it is damaged."""
+    try:
+        spec = json.loads(resolved.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        spec = err
+    missing = [k for k in RESOLVED_KEYS if k not in spec] if isinstance(spec, dict) else None
+    if missing is None or missing:
+        what = f"lacks {', '.join(missing)}" if missing else "is not valid JSON"
+        raise SpecError(f"{resolved}: damaged ({what}); render the study again with "
+                        "`python -m driver.study render SPEC -o DIR` (finished evaluations "
+                        "are kept)")
+    return spec
 
 
 def check_runnable(spec: dict) -> None:
@@ -261,6 +364,7 @@ def exec_study(rundir: Path, quiet: bool = False, summary: bool = True) -> int:
     spec = load_rundir(rundir)
     check_runnable(spec)
     lock = hold(rundir)
+    (rundir / SUMMARY).unlink(missing_ok=True)  # running again: not finished until it ends
     total = total_evaluations(spec)
     # The bar writes to a copy of the terminal: an in-process Dakota takes over fd 2.
     terminal = os.fdopen(os.dup(2), "w", buffering=1)
@@ -282,7 +386,7 @@ def exec_study(rundir: Path, quiet: bool = False, summary: bool = True) -> int:
         show()
     if status != 0:
         rows = records.write_tabular(spec, rundir, rundir / "tabular.dat")
-        why = f"stopped: {stopped}" if stopped else f"see {rundir / 'dakota.err'}"
+        why = f"stopped: {stopped}" if stopped else dakota_complaint(rundir)
         again = ("run it again (or `python -m driver.study resume` under Slurm)"
                  if not os.environ.get("SLURM_JOB_ID") else
                  f"resume with `python -m driver.study resume {rundir}`")
@@ -292,11 +396,41 @@ def exec_study(rundir: Path, quiet: bool = False, summary: bool = True) -> int:
         return 1
     _, rows = read_tabular(rundir / "tabular.dat")
     text = study_summary(spec, rows)
-    (rundir / "summary.txt").write_text(text + "\n")
+    (rundir / SUMMARY).write_text(text + "\n")
+    failed = all_failed(rundir)
+    if failed:
+        print(f"cyclecast: {failed}", file=sys.stderr)
+        return 1
     if summary:
         print(text)
         print(f"tabular data: {rundir / 'tabular.dat'}")
     return 0
+
+
+def all_failed(rundir: Path) -> str | None:
+    """A one-line reason when not one evaluation of a finished study succeeded (the
+    study's result would be empty: its exit status says so), else None."""
+    latest = list(records.latest_by_evaluation(rundir).values())
+    if not latest or any(r["status"] != "failed" for r in latest):
+        return None
+    kinds: dict[str, list[dict]] = {}
+    for record in latest:
+        kinds.setdefault(record.get("kind", "error"), []).append(record)
+    kind, group = max(kinds.items(), key=lambda item: len(item[1]))
+    return (f"{rundir}: every evaluation failed ({len(latest)} of {len(latest)}); "
+            f"{len(group)} {kind}, e.g. eval {group[0]['eval']}: {group[0]['reason']}")
+
+
+def dakota_complaint(rundir: Path) -> str:
+    """Dakota's first error line from dakota.err (or where to look)."""
+    err = rundir / "dakota.err"
+    try:
+        lines = [line.strip() for line in err.read_text(errors="replace").splitlines()
+                 if line.strip()]
+    except OSError:
+        lines = []
+    first = next((line for line in lines if "error" in line.lower()), lines[0] if lines else "")
+    return f"dakota said: {first[:300]}" if first else f"{err} is empty"
 
 
 def _fork_dakota(rundir: Path, show, lock: int) -> int:
@@ -305,6 +439,7 @@ def _fork_dakota(rundir: Path, show, lock: int) -> int:
     second Dakota while the first still runs."""
     proc = subprocess.Popen(dakota_command(rundir), cwd=rundir, stdin=subprocess.DEVNULL,
                             pass_fds=(lock,))
+    record_holder(lock, proc.pid)
     while proc.poll() is None:
         show()
         time.sleep(0.5)
@@ -324,9 +459,16 @@ def status(rundir: Path) -> str:
         if not (params.parent / "results.out").exists():
             in_progress += params.read_text().count("eval_id")
     label = "running" if job or not submitted else "interrupted"
-    lines = [f"study {spec['study']} in {rundir}",
-             f"done {done}, failed {len(failed)}, {label} {in_progress}, "
-             f"remaining {max(total - len(latest) - in_progress, 0)} (of {total})"]
+    remaining = max(total - len(latest) - in_progress, 0)
+    if (rundir / SUMMARY).exists():  # written when Dakota finished the study
+        repeats = f"; {remaining} repeated points answered from Dakota's cache" \
+            if remaining else ""
+        lines = [f"study {spec['study']} in {rundir}: finished",
+                 f"done {done}, failed {len(failed)} (of {total} samples{repeats})"]
+    else:
+        lines = [f"study {spec['study']} in {rundir}",
+                 f"done {done}, failed {len(failed)}, {label} {in_progress}, "
+                 f"remaining {remaining} (of {total})"]
     if submitted:
         last = submitted[-1]
         lines.append(f"slurm job {job[0]}: {job[1]}" if job else
@@ -361,7 +503,7 @@ def submit_or_resume(target: Path, out: Path | None, resume: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m driver.study",
+    parser = Parser(prog="python -m driver.study",
                                      description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -385,34 +527,32 @@ def main(argv: list[str] | None = None) -> int:
         if name == "exec":
             sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "render":
-            render_study(args.spec, args.out)
-            print(f"rendered {args.out / DECK}")
-            return 0
-        if args.command == "run":
-            spec = load_spec(args.spec)  # a bad spec is refused before anything is created
-            hold(args.out)
-            render_spec(spec, args.out)
-            return exec_study(args.out, args.quiet)
-        if args.command == "exec":
-            return exec_study(args.rundir, args.quiet)
-        if args.command in ("submit", "resume"):
-            target = args.spec if args.command == "submit" else args.rundir
-            return submit_or_resume(target, getattr(args, "out", None), args.command == "resume")
-        if args.command == "status":
-            print(status(args.rundir.resolve()))
-            return 0
-        spec = load_rundir(args.rundir)
-        rows = records.write_tabular(spec, args.rundir, args.rundir / "tabular.dat")
-        print(f"wrote {rows} evaluations to {args.rundir / 'tabular.dat'}")
+    return run_cli("cyclecast", lambda: command(args), (SpecError,))
+
+
+def command(args: argparse.Namespace) -> int:
+    if args.command == "render":
+        render_study(args.spec, args.out)
+        print(f"rendered {args.out / DECK}")
         return 0
-    except SpecError as err:
-        print(f"cyclecast: {err}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # `run ... | head`: the reader left; the study itself is done
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    if args.command == "run":
+        spec = load_spec(args.spec)  # a bad spec is refused before anything is created
+        check_samples(spec, str(args.spec))
+        hold(args.out)
+        render_spec(spec, args.out)
+        return exec_study(args.out, args.quiet)
+    if args.command == "exec":
+        return exec_study(args.rundir, args.quiet)
+    if args.command in ("submit", "resume"):
+        target = args.spec if args.command == "submit" else args.rundir
+        return submit_or_resume(target, getattr(args, "out", None), args.command == "resume")
+    if args.command == "status":
+        print(status(args.rundir.resolve()))
+        return 0
+    spec = load_rundir(args.rundir)
+    rows = records.write_tabular(spec, args.rundir, args.rundir / "tabular.dat")
+    print(f"wrote {rows} evaluations to {args.rundir / 'tabular.dat'}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -38,6 +38,23 @@ def _is_number(text: str) -> bool:
     return isinstance(cell(text), float)
 
 
+def check_readable(path: str | Path) -> None:
+    """A one-line TabularError unless ``path`` is a readable file (before anything is
+    asked of its contents)."""
+    path = Path(path)
+    try:
+        with _open(path) as f:
+            empty = not f.read(1)
+    except OSError as err:
+        raise TabularError(f"{path}: cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise TabularError(f"{path}: byte {err.start}: not UTF-8 text; expected Dakota "
+                           "tabular data or CSV") from None
+    if empty:
+        raise TabularError(f"{path}: empty file; expected Dakota tabular data or CSV with a "
+                           "header")
+
+
 def read_tabular(path: str | Path) -> tuple[list[str], list[dict[str, float | str]]]:
     """(column names, rows) of a tabular file, every row as it is (failed ones included)."""
     path = Path(path)
@@ -46,7 +63,10 @@ def read_tabular(path: str | Path) -> tuple[list[str], list[dict[str, float | st
             lines = f.read().splitlines()
     except OSError as err:
         raise TabularError(f"{path}: cannot read: {err.strerror or err}") from None
-    except (UnicodeDecodeError, EOFError) as err:
+    except UnicodeDecodeError as err:
+        raise TabularError(f"{path}: byte {err.start}: not UTF-8 text; expected Dakota "
+                           "tabular data or CSV") from None
+    except EOFError as err:  # a truncated .gz
         raise TabularError(f"{path}: not text tabular data ({type(err).__name__})") from None
     if not lines or not lines[0].strip():
         raise TabularError(f"{path}: empty file; expected Dakota tabular data or CSV with a "

@@ -31,6 +31,17 @@ class Table:
         return [c for c in self.frame.columns if c not in LEADING]
 
 
+def check_readable(path: str | Path) -> None:
+    """A one-line DataError unless ``path`` is a readable text file."""
+    from driver.tabular import TabularError
+    from driver.tabular import check_readable as check
+
+    try:
+        check(path)
+    except TabularError as err:
+        raise DataError(str(err)) from None
+
+
 def read_frame(path: str | Path) -> pd.DataFrame:
     """Every row of a tabular file (failed ones too), numeric columns as numbers."""
     from driver.tabular import FAILED_CELLS, TabularError, read_tabular

@@ -12,7 +12,6 @@ which exploration never simulates. Writes OUT/summary.md and the plots beside it
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
@@ -20,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from driver import cli
+from driver.backends.base import SpecError
 
 from . import bundle as bundles
 from . import explore, predict
@@ -134,20 +136,16 @@ class DemoConfig:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ml.demo", description=__doc__.split("\n\n")[0])
+    p = cli.Parser(prog="python -m ml.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", default="demo", choices=tuple(SCALES),
                    help="demo: about 10 minutes on 2 cores; paper: the paper's sample counts")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))
     p.add_argument("--features", default=None, help="as in ml.train (default: its default)")
-    p.add_argument("--epochs", type=int, help="CNN: maximum epochs per round (default: "
+    p.add_argument("--epochs", type=cli.number(int), help="CNN: maximum epochs per round (default: "
                    "ml.explore's)")
     ns = p.parse_args(argv)
-    try:
-        print(demo(DemoConfig(ns.scale, ns.out, ns.features, ns.epochs)))
-    except DataError as err:
-        print(f"ml.demo: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return cli.run_cli("ml.demo", lambda: print(demo(DemoConfig(ns.scale, ns.out, ns.features,
+                                                             ns.epochs))), (DataError, SpecError))
 
 
 def demo(config: DemoConfig) -> str:

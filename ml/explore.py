@@ -29,10 +29,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from driver import cli
+from driver.backends.base import SpecError
+
 from . import bundle as bundles
 from . import features as feature_sets
 from . import rounds, sampling, space
 from .data import read_frame, read_table
+from .domain import trained_parameters
 from .errors import DataError
 from .metrics import mape
 from .models import MODEL_NAMES, make
@@ -79,20 +83,22 @@ class ExploreConfig:
 
 
 def parse_args(argv=None) -> ExploreConfig:
-    p = argparse.ArgumentParser(prog="python -m ml.explore", description=__doc__.split("\n\n")[0],
+    p = cli.Parser(prog="python -m ml.explore", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("spec", type=Path, help="study spec (its backend simulates the points)")
     p.add_argument("--out", type=Path, help="exploration directory (default: runs/explore_STUDY)")
-    p.add_argument("--start", type=int, default=200, help="points simulated in round 0")
-    p.add_argument("--step", type=int, default=200, help="new points per later round")
-    p.add_argument("--max", type=int, default=2000, help="stop after this many simulations")
-    p.add_argument("--target-mape", type=float, help="stop when validation MAPE (%%) <= this")
-    p.add_argument("--patience", type=int, default=2,
+    p.add_argument("--start", type=cli.number(int), default=200, help="points simulated in round 0")
+    p.add_argument("--step", type=cli.number(int), default=200, help="new points per later round")
+    p.add_argument("--max", type=cli.number(int), default=2000,
+                   help="stop after this many simulations")
+    p.add_argument("--target-mape", type=cli.number(float, None, above=0),
+                   help="stop when validation MAPE (%%) <= this")
+    p.add_argument("--patience", type=cli.number(int), default=2,
                    help="stop after this many rounds without a better validation MAPE")
     p.add_argument("--strategy", default="random", choices=sampling.STRATEGIES,
                    help="how later rounds choose points: random (unsimulated, uniform) or "
                    "active (where a random forest's trees disagree most)")
-    p.add_argument("--candidates", type=int, default=20_000,
+    p.add_argument("--candidates", type=cli.number(int), default=20_000,
                    help="active: size of the random candidate pool per round")
     p.add_argument("--model", default="cnn", choices=MODEL_NAMES, help="surrogate model")
     p.add_argument("--features", default=feature_sets.DEFAULT_MODE, help="as in ml.train")
@@ -109,11 +115,15 @@ def parse_args(argv=None) -> ExploreConfig:
                    "spec's sampling seed)")
     p.add_argument("--slurm", action="store_true",
                    help="run each round as a Slurm batch job (one srun step per evaluation)")
-    p.add_argument("--epochs", type=int, default=600, help="CNN: maximum epochs per round")
-    p.add_argument("--epoch-patience", type=int, default=40, help="CNN: early-stopping patience")
-    p.add_argument("--batch-size", type=int, default=32, help="CNN: mini-batch size")
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="CNN: Adam learning rate")
-    p.add_argument("--dropout", type=float, default=0.0, help="CNN: dropout after dense layers")
+    p.add_argument("--epochs", type=cli.number(int), default=600,
+                   help="CNN: maximum epochs per round")
+    p.add_argument("--epoch-patience", type=cli.number(int, 0), default=40,
+                   help="CNN: early-stopping patience")
+    p.add_argument("--batch-size", type=cli.number(int), default=32, help="CNN: mini-batch size")
+    p.add_argument("--learning-rate", type=cli.number(float, None, above=0), default=1e-3,
+                   help="CNN: Adam learning rate")
+    p.add_argument("--dropout", type=cli.number(float, 0, below=1), default=0.0,
+                   help="CNN: dropout after dense layers")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     ns = p.parse_args(argv)
     return ExploreConfig(**{f.name: getattr(ns, f.name) for f in fields(ExploreConfig)})
@@ -318,6 +328,7 @@ class Explorer:
                       "seed": self.seed + number, "feature_mode": self.mode,
                       "target": self.target,
                       "spec_hash": bundles.spec_hash(self.spec),
+                      "parameters": trained_parameters(self.spec),
                       "samples": {"train": entry["train"], "val": entry["validation"]},
                       "exploration_round": number})
         return entry
@@ -408,12 +419,7 @@ class Explorer:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        Explorer(args).run()
-    except DataError as err:
-        print(f"ml.explore: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return cli.run_cli("ml.explore", lambda: Explorer(args).run() and None, (DataError, SpecError))
 
 
 if __name__ == "__main__":

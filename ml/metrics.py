@@ -9,7 +9,6 @@ smaller for the same model. A classifier is scored by accuracy
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import spearmanr
 
 MAX_PAIRS = 2_000_000  # pairwise ranking accuracy samples pairs beyond this
 
@@ -44,6 +43,8 @@ def within(true: np.ndarray, pred: np.ndarray, percent: float = 10.0) -> float:
 
 
 def spearman(true: np.ndarray, pred: np.ndarray) -> float:
+    from scipy.stats import spearmanr  # SciPy's import costs a second: only when scored
+
     return float(spearmanr(true, pred).statistic) if len(true) > 1 else float("nan")
 
 

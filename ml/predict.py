@@ -26,11 +26,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from driver.backends.base import SpecError
+from driver.cli import Parser, number, run_cli
+
 from . import bundle as bundles
 from . import features as feature_sets
 from . import space
 from .data import read_frame
+from .domain import check_designs, check_values
 from .errors import DataError
+
+OUTPUT_SUFFIXES = (".csv", ".parquet")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class PredictConfig:
     verify: int = 0
     max_points: int = 50_000_000
     chunk: int = 262_144
+    extrapolate: bool = False
     out: Path | None = None
     quiet: bool = False
 
@@ -68,7 +75,7 @@ class Answers:
 
 
 def parse_args(argv=None) -> PredictConfig:
-    p = argparse.ArgumentParser(prog="python -m ml.predict", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m ml.predict", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model_dir", type=Path, help="a bundle written by python -m ml.train")
     source = p.add_mutually_exclusive_group(required=True)
@@ -81,7 +88,8 @@ def parse_args(argv=None) -> PredictConfig:
                    "design-space family computes")
     p.add_argument("--where", action="append", default=[], metavar="NAME=VALUE",
                    help="with --all: fix a parameter to one of its values (repeatable)")
-    p.add_argument("--top", type=int, default=0, help="also report the K best designs per "
+    p.add_argument("--top", type=number(int, 0), default=0,
+                   help="also report the K best designs per "
                    "workload, the best within each budget and the front's knee")
     p.add_argument("--budget", action="append", default=[], metavar="AXIS=MAX",
                    help="only designs whose cost on AXIS (a cost axis of the study's family, "
@@ -90,15 +98,22 @@ def parse_args(argv=None) -> PredictConfig:
                    "the family's first)")
     p.add_argument("--pareto", action="store_true", help="write the Pareto front of the "
                    "predicted objective vs the cost axis per workload (CSV + PNG)")
-    p.add_argument("--verify", type=int, default=0, metavar="K", help="evaluate the K best "
+    p.add_argument("--verify", type=number(int, 0), default=0, metavar="K",
+                   help="evaluate the K best "
                    "designs of each workload with the spec's backend; report the error")
-    p.add_argument("--max-points", type=int, default=50_000_000,
+    p.add_argument("--max-points", type=number(int), default=50_000_000,
                    help="refuse --all over a larger space")
-    p.add_argument("--chunk", type=int, default=262_144, help="points per prediction chunk")
+    p.add_argument("--chunk", type=number(int), default=262_144, help="points per prediction chunk")
+    p.add_argument("--extrapolate", action="store_true", help="predict at numbers outside "
+                   "the range the model was trained on (refused by default)")
     p.add_argument("--out", type=Path, help="output file, .csv or .parquet "
                    "(default: MODEL_DIR/predictions_<source>.csv)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     ns = p.parse_args(argv)
+    if ns.out is not None and ns.out.is_dir():
+        p.error(f"--out {ns.out}: is a directory; give a file name ending in .csv or .parquet")
+    if ns.out is not None and ns.out.suffix not in OUTPUT_SUFFIXES:
+        p.error(f"--out {ns.out}: allowed file endings: {', '.join(OUTPUT_SUFFIXES)}")
     values = {f.name: getattr(ns, f.name) for f in fields(PredictConfig)}
     return PredictConfig(**{**values, "where": tuple(ns.where), "budget": tuple(ns.budget)})
 
@@ -122,8 +137,12 @@ class Writer:
     def __init__(self, path: Path):
         self.path, self.parquet, self.rows = path, path.suffix == ".parquet", 0
         self._writer = None
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = path.with_name(path.name + ".tmp")
+        try:  # before any work: a file that cannot be written is refused at once
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp.touch()
+        except OSError as err:
+            raise DataError(f"{path}: cannot write: {err.strerror or err}") from None
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.parquet:
@@ -191,7 +210,7 @@ def parse_budgets(items: tuple[str, ...], axes: dict[str, str], where: str) -> d
     return budgets
 
 
-def load_inputs(config: PredictConfig, features):
+def load_inputs(config: PredictConfig, features, meta: dict):
     """(spec or None, frames to predict, total rows, label)."""
     derived = feature_sets.needs_derived(features)
     spec = None
@@ -211,10 +230,35 @@ def load_inputs(config: PredictConfig, features):
             "evaluates the designs)" if config.verify else "--budget and --pareto need "
             "--spec (its family says what a design costs)" if not derived else "the model "
             "uses derived features: pass --spec so that they can be computed"))
+    trained = meta.get("parameters")
+    if spec is not None and trained is None and meta.get("spec_hash") not in (
+            None, bundles.spec_hash(spec)):  # a bundle from before parameters were kept
+        raise DataError(f"{config.spec}: its parameters differ from those the model was "
+                        f"trained on ({meta.get('feature_source')}); pass that spec")
     if config.points:
         frame = read_frame(config.points)
+        where = str(config.points)
+        names = [f.name for f in features.features if f.role != "derived"]
+        missing = [n for n in names if n not in frame.columns]
+        if missing:
+            raise DataError(f"{where}: no column {missing[0]!r}; the model's parameters are "
+                            f"{', '.join(names)}")
+        for name in names:
+            words = frame[name].map(lambda v: isinstance(v, str))
+            categorical = any(p["name"] == name and p.get("type") == "categorical"
+                              for p in trained or ())
+            if words.any() and not categorical:
+                row = int(words.to_numpy().argmax()) + 2
+                raise DataError(f"{where}: row {row}: {name} = {frame[name].iloc[row - 2]!r} "
+                                "is not a number")
+        check_values(trained, {n: frame[n].unique().tolist() for n in names}, where,
+                     config.extrapolate)
+        if spec is not None:
+            check_designs(frame, spec, where)
         return spec, [frame], len(frame), "points"
     spec = restrict(spec, config.where, config.spec)
+    check_values(trained, {p["name"]: p["values"] for p in spec["parameters"]},
+                 str(config.spec), config.extrapolate)
     total = space.size(spec)
     if total > config.max_points:
         counts = " x ".join(f"{len(p['values'])} {p['name']}" for p in spec["parameters"])
@@ -236,7 +280,7 @@ def predict(config: PredictConfig) -> Answers:
     features = model_bundle.features
     value = f"predicted_{model_bundle.meta['response']}"
     derived = feature_sets.needs_derived(features)
-    spec, chunks, total, label = load_inputs(config, features)
+    spec, chunks, total, label = load_inputs(config, features, model_bundle.meta)
     family = feature_sets.family_of(spec) if spec is not None else None
     axes = family.cost_axes() if family is not None else {}
     budgets = parse_budgets(config.budget, axes, str(config.spec))
@@ -343,12 +387,7 @@ def _table(frame: pd.DataFrame) -> str:
 
 def main(argv=None) -> int:
     config = parse_args(argv)
-    try:
-        predict(config)
-    except DataError as err:
-        print(f"ml.predict: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli("ml.predict", lambda: predict(config) and None, (DataError, SpecError))
 
 
 if __name__ == "__main__":

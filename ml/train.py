@@ -25,9 +25,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from driver.backends.base import SpecError
+from driver.cli import Parser, number, run_cli
+
 from . import bundle as bundles
 from . import features as feature_sets
-from .data import read_table
+from .data import check_readable, read_table
+from .domain import trained_parameters
 from .errors import DataError
 from .metrics import all_metrics
 from .models import BASELINES, MODEL_NAMES, make
@@ -75,8 +79,25 @@ class TrainConfig:
         return cls(**{**values, "hold_out": tuple(values["hold_out"])})
 
 
+def widths(text: str) -> str:
+    """An argparse ``type`` for --filters / --dense: comma-separated positive integers."""
+    try:
+        ok = all(int(x) >= 1 for x in text.split(","))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated positive "
+                                         "integers, e.g. 32,64")
+    return text
+
+
+# With --from the network's shape is the source bundle's: these options cannot apply.
+ARCHITECTURE_OPTIONS = {"filters": "--filters", "kernel_size": "--kernel-size",
+                        "dense": "--dense", "dropout": "--dropout"}
+
+
 def parse_args(argv=None) -> TrainConfig:
-    p = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m ml.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("tabular", type=Path,
                    help="Dakota tabular file (annotated or custom-annotated) or CSV with a header")
@@ -113,21 +134,26 @@ def parse_args(argv=None) -> TrainConfig:
                    "(repeatable: any of them), train and validate on the rest: e.g. a layer, "
                    "an accelerator preset or a kernel never seen in training; --split then "
                    "divides the rest into train and validation")
-    p.add_argument("--train-size", type=int, help="use only the first N training points")
+    p.add_argument("--train-size", type=number(int, 2),
+                   help="use only the first N training points")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the models")
-    p.add_argument("--epochs", type=int, default=1000, help="CNN: maximum epochs")
-    p.add_argument("--patience", type=int, default=50, help="CNN: stop after this many epochs "
+    p.add_argument("--epochs", type=number(int), default=1000, help="CNN: maximum epochs")
+    p.add_argument("--patience", type=number(int, 0), default=50,
+                   help="CNN: stop after this many epochs "
                    "without a better validation MAPE (the best weights are kept)")
-    p.add_argument("--batch-size", type=int, default=64, help="CNN: mini-batch size")
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="CNN: Adam learning rate")
+    p.add_argument("--batch-size", type=number(int), default=64, help="CNN: mini-batch size")
+    p.add_argument("--learning-rate", type=number(float, None, above=0), default=1e-3,
+                   help="CNN: Adam learning rate")
     p.add_argument("--loss", default="mse", choices=("mse", "exp"),
                    help="CNN: mse on the standardised log of the response, or exp: the "
                    "paper's exponential-output loss, |exp(prediction) - y| / y")
-    p.add_argument("--filters", default="32,64", help="CNN: Conv1D filters per layer")
-    p.add_argument("--kernel-size", type=int, default=3, help="CNN: Conv1D kernel size")
-    p.add_argument("--dense", default="256,128", help="CNN: dense layer widths")
-    p.add_argument("--dropout", type=float, default=0.2, help="CNN: dropout after each dense layer")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="CNN: AdamW weight decay "
+    p.add_argument("--filters", type=widths, default="32,64", help="CNN: Conv1D filters per layer")
+    p.add_argument("--kernel-size", type=number(int), default=3, help="CNN: Conv1D kernel size")
+    p.add_argument("--dense", type=widths, default="256,128", help="CNN: dense layer widths")
+    p.add_argument("--dropout", type=number(float, 0, below=1), default=0.2,
+                   help="CNN: dropout after each dense layer")
+    p.add_argument("--weight-decay", type=number(float, 0), default=0.0,
+                   help="CNN: AdamW weight decay "
                    "(0: plain Adam)")
     p.add_argument("--no-lr-decay", action="store_true", help="CNN: keep the learning rate "
                    "fixed (default: halve it each time validation MAPE stalls for patience/4 "
@@ -140,7 +166,14 @@ def parse_args(argv=None) -> TrainConfig:
                    "retrains the dense head; none warm-starts every layer")
     p.add_argument("--out", type=Path, help="output directory (default: model_<model>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return TrainConfig.from_namespace(p.parse_args(argv))
+    ns = p.parse_args(argv)
+    if ns.source is not None:
+        given = [flag for name, flag in ARCHITECTURE_OPTIONS.items()
+                 if getattr(ns, name) != p.get_default(name)]
+        if given:
+            p.error(f"{given[0]}: with --from the network's shape is the source model's; "
+                    f"drop {' and '.join(given)}")
+    return TrainConfig.from_namespace(ns)
 
 
 def split_fractions(text: str, where: str = "--split") -> tuple[float, float, float]:
@@ -155,6 +188,27 @@ def split_fractions(text: str, where: str = "--split") -> tuple[float, float, fl
     return parts[0] / total, parts[1] / total, parts[2] / total
 
 
+def check_parameters_known(frame: pd.DataFrame, spec: dict, tabular: Path,
+                           spec_path: Path) -> None:
+    """A Dakota tabular file's variables (the columns after ``interface`` that are no
+    response of the study's backend) must all be parameters of the spec: a model of a
+    subset would take designs that differ in the others for one (and drop them as
+    duplicates)."""
+    from driver.backends import backend_class
+
+    if "interface" not in frame.columns:
+        return  # CSV: its columns are the user's choice
+    responses = set(backend_class(spec["backend"]["name"]).response_names) | \
+        set(spec["responses"])
+    known = {p["name"] for p in spec["parameters"]}
+    after = list(frame.columns)[list(frame.columns).index("interface") + 1:]
+    unknown = [c for c in after if c not in responses and c not in known]
+    if unknown:
+        raise DataError(f"{tabular}: variables {', '.join(unknown)} are not parameters of "
+                        f"{spec_path} (it has {', '.join(sorted(known))}); pass the study's own "
+                        "spec")
+
+
 class Dataset:
     """Features and responses of the training table (and of the optional fixed test table).
 
@@ -162,6 +216,7 @@ class Dataset:
     learned; ``classify`` whether it is a 0/1 flag (a classifier learns it)."""
 
     def __init__(self, config: TrainConfig):
+        check_readable(config.tabular)
         spec_path = study_spec(config.tabular, config.spec)
         self.mode = feature_sets.resolve_mode(config.features, spec_path)
         spec = None
@@ -172,6 +227,8 @@ class Dataset:
                             "the features from it)")
         self.response = objective(spec, config.response, str(config.tabular))
         self.table = read_table(config.tabular, self.response)
+        if spec is not None:
+            check_parameters_known(self.table.frame, spec, config.tabular, spec_path)
         if spec is None:
             self.features = feature_sets.from_header(self.table.frame, self.response,
                                                      config.tabular)
@@ -391,6 +448,7 @@ def train(config: TrainConfig) -> dict:
     meta = {"tabular": str(config.tabular), "response": data.response, "seed": config.seed,
             "feature_mode": data.mode, "target": target,
             "split": config.split, "spec_hash": data.spec_hash,
+            "parameters": trained_parameters(data.spec),
             "samples": {"rows": len(data.table.frame) + data.table.failed,
                         "failed_dropped": data.table.failed,
                         "duplicates_dropped": data.duplicates,
@@ -439,12 +497,7 @@ def train(config: TrainConfig) -> dict:
 
 def main(argv=None) -> int:
     config = parse_args(argv)
-    try:
-        train(config)
-    except DataError as err:
-        print(f"ml.train: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli("ml.train", lambda: train(config) and None, (DataError, SpecError))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,45 @@ def run_module(*args: str, cwd: Path | None = None, timeout: float = 600) -> sub
                           text=True, timeout=timeout)
 
 
+def assert_one_line_error(proc: subprocess.CompletedProcess, *texts: str,
+                          status: int = 2) -> None:
+    """What every command promises for bad input: exit ``status``, exactly one line on
+    stderr, no traceback, and each of ``texts`` in that line."""
+    assert proc.returncode == status, (proc.returncode, proc.stdout[-500:], proc.stderr[-2000:])
+    assert proc.stderr.count("\n") == 1 and proc.stderr.endswith("\n"), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr
+    for text in texts:
+        assert text in proc.stderr, proc.stderr
+
+
+def tree(path: Path) -> dict[str, bytes]:
+    """Every file under ``path`` with its bytes: what a refused command must not change
+    (the run directory's lock file says who last held it, no data)."""
+    return {str(f.relative_to(path)): f.read_bytes() for f in sorted(path.rglob("*"))
+            if f.is_file() and f.name != ".lock"} if path.exists() else {}
+
+
+@pytest.fixture(scope="session")
+def finished_study(tmp_path_factory, native_built):
+    """A finished real study (30 LHS samples of small_spec): its run directory."""
+    base = tmp_path_factory.mktemp("finished")
+    spec_file = write_spec(base / "study.yaml", small_spec(sampling={"samples": 30, "seed": 11}))
+    proc = run_module("driver.study", "run", str(spec_file), "-o", str(base / "run"), "-q")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return base / "run"
+
+
+@pytest.fixture(scope="session")
+def rf_bundle(finished_study, tmp_path_factory):
+    """A random-forest bundle trained on ``finished_study`` (derived features: needs the
+    spec to predict)."""
+    out = tmp_path_factory.mktemp("bundle") / "rf"
+    proc = run_module("ml.train", str(finished_study / "tabular.dat"), "--model", "rf",
+                      "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
 # --- the real one-node Slurm cluster (slurm/local-cluster.sh), one per test session ----
 
 def free_ports(count: int) -> list[int]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import pytest
@@ -78,12 +77,13 @@ def test_batch_evaluations_match_single(run):
 
 
 def test_crash_is_fail_and_recorded(run, tmp_path):
-    not_riscv = tmp_path / "x86_true"
-    shutil.copy(shutil.which("true"), not_riscv)
-    rundir, work = run(backend={"name": "qemu_riscv", "settings": {"binary": str(not_riscv)}})
+    crashing = tmp_path / "crash.c"  # a real RISC-V program that dereferences NULL
+    crashing.write_text("int main(void) { volatile int *p = 0; return *p; }\n")
+    rundir, work = run(backend={"name": "qemu_riscv", "settings": {"source": str(crashing)}})
     assert call_driver(work, [POINT]) == "FAIL\n"
     failure = json.loads((rundir / "failures.jsonl").read_text())
     assert failure["kind"] == "crash" and failure["eval"] == 1 and failure["point"] == POINT
+    assert failure["reason"].startswith("the program killed by SIGSEGV"), failure["reason"]
 
 
 def test_timeout_kills_simulator(run):
@@ -99,10 +99,10 @@ def test_timeout_kills_simulator(run):
 
 
 def test_batch_failure_written_as_nan(run, tmp_path):
-    not_riscv = tmp_path / "x86_true"
-    shutil.copy(shutil.which("true"), not_riscv)
+    crashing = tmp_path / "crash.c"
+    crashing.write_text("int main(void) { volatile int *p = 0; return *p; }\n")
     _, work = run(execution={"batch_size": 2},
-                  backend={"name": "qemu_riscv", "settings": {"binary": str(not_riscv)}})
+                  backend={"name": "qemu_riscv", "settings": {"source": str(crashing)}})
     text = call_driver(work, [POINT, POINT], batch=True)
     assert text.count("nan ") == 2 * len(RESPONSES) and "FAIL" not in text
 

@@ -357,7 +357,7 @@ def test_evaluate_legacy_passes_the_argument_list(spec, tmp_path):
 
 @pytest.mark.parametrize("body, kind, words", [
     ("sys.stderr.write('panic: unknown instruction\\n'); sys.exit(3)", "crash",
-     "exit status 3: panic: unknown instruction"),
+     "exited with status 3: panic: unknown instruction"),
     ("pass", "garbage", "wrote no m5out/stats.txt"),
     ("open(outdir + '/stats.txt', 'w').write('nothing useful')", "garbage", "no statistics"),
 ])

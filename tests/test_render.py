@@ -47,8 +47,9 @@ def test_deck_follows_spec(tmp_path):
     spec = small_spec(sampling={"method": "random", "samples": 9, "seed": 77,
                                 "refinement_samples": [3, 4]},
                       execution={"concurrency": 3, "batch_size": 5, "interface": "fork"},
-                      parameters=small_spec()["parameters"] +
-                      [{"name": "alpha", "role": "workload", "values": [0.5, 1.5]},
+                      parameters=small_spec()["parameters"][:4] +
+                      [{"name": "n", "role": "workload", "values": [128, 192, 256]},
+                       {"name": "alpha", "role": "workload", "values": [0.5, 1.5]},
                        {"name": "kernel", "role": "workload", "values": ["nw", "matmul"]}])
     spec["backend"]["settings"] = {"args": ["{n}", "{alpha}"]}
     render_study(write_spec(tmp_path / "s.yaml", spec), tmp_path / "run")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PYTHON, run_module, small_spec, write_spec
-from driver import records
+from driver import records, study
 from driver.tabular import read_tabular
 
 PARAMETERS = [
@@ -79,31 +79,27 @@ def test_a_second_run_in_the_same_directory_is_refused(tmp_path, native_built):
     assert len(records.latest_by_evaluation(rundir)) == 24
 
 
-def test_kill_9_of_run_leaves_dakota_holding_the_directory(tmp_path, native_built):
-    """Fork interface: after kill -9 of `run`, its Dakota goes on; a new `run` is refused
-    while it does, and once it has ended the new run completes the study without
-    simulating any point twice."""
+def test_kill_9_of_run_then_run_adopts_the_orphaned_dakota(tmp_path, native_built):
+    """Fork interface: after kill -9 of `run`, its Dakota goes on; a new `run` says so,
+    waits for it and completes the study: no point simulated twice, every row in the
+    tabular file and one Dakota at a time."""
     spec_file = slow_spec(tmp_path, "fork")
     rundir = tmp_path / "run"
     first = subprocess.Popen([PYTHON, "-m", "driver.study", "run", str(spec_file), "-o",
                               str(rundir), "-q"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     wait_records(rundir, 3, first)
+    holder = (rundir / ".lock").read_text().split()
+    assert holder[0] == str(first.pid) and len(holder) == 3  # run, host, its Dakota
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
-    refused = run_module("driver.study", "run", str(spec_file), "-o", str(rundir), "-q")
-    if records.progress(rundir)[0] < 24:  # the orphaned Dakota is still at work
-        assert refused.returncode == 2, refused.stderr
-        assert "another study is running in this directory" in refused.stderr
-    deadline = time.monotonic() + 180
-    while True:  # the orphan finishes (or dies); then the directory is free again
-        again = run_module("driver.study", "run", str(spec_file), "-o", str(rundir), "-q")
-        if again.returncode != 2:
-            break
-        assert time.monotonic() < deadline, again.stderr
-        time.sleep(1)
+    orphan = int(holder[2])
+    assert study._alive(orphan)  # still evaluating
+    again = run_module("driver.study", "run", str(spec_file), "-o", str(rundir), "-q")
     assert again.returncode == 0, again.stderr[-2000:]
+    assert f"the study's Dakota (process {orphan}) outlived the run" in again.stderr
+    assert not study._alive(orphan)  # ended (or a zombie nobody reaps)
     _, rows = read_tabular(rundir / "tabular.dat")
     assert len(rows) == 24 and all(r["cycles"] > 0 for r in rows)
     runs = Counter(json.dumps(r["point"], sort_keys=True) for r in records.simulator_runs(rundir))
-    assert max(runs.values()) == 1
+    assert sum(runs.values()) == 24 and max(runs.values()) == 1

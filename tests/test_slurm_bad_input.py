@@ -5,19 +5,12 @@ import os
 import shutil
 import subprocess
 
-from conftest import PYTHON, small_spec, write_spec
+from conftest import PYTHON, assert_one_line_error, small_spec, write_spec
 
 
 def study(env, cwd, *args):
     return subprocess.run([PYTHON, "-m", "driver.study", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=60)
-
-
-def assert_one_line_error(proc, *texts):
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
-    for text in texts:
-        assert text in proc.stderr, proc.stderr
 
 
 def test_more_cpus_than_the_cluster_has(cluster, tmp_path):

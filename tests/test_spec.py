@@ -120,6 +120,7 @@ def test_kernel_as_a_categorical_parameter(tmp_path):
     spec = small_spec(backend={"name": "qemu_riscv", "settings": {"args": ["{n}"]}})
     spec["parameters"].append({"name": "kernel", "role": "workload",
                                "values": ["matmul", "kmeans"]})
+    spec["parameters"][4]["values"] = [128, 256]  # sizes both kernels accept
     loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
     assert loaded["parameters"][-1]["type"] == "categorical"
     assert set(loaded["backend"]["settings"]["programs"]) == {"matmul", "kmeans"}

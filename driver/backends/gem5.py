@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..families.cache import Family as CacheFamily
 from ..families.cache import geometry, program
-from ..process import last_line, run_with_timeout
+from ..process import exit_reason, last_line, run_with_timeout
 from .base import Backend as _Base
 from .base import EvaluationFailed, SpecError
 
@@ -355,7 +355,7 @@ class Backend(_Base):
         status = run_with_timeout(command, workdir, self.timeout_s)
         if status != 0:
             why = last_line(workdir / "program.err") or last_line(workdir / "program.out")
-            raise EvaluationFailed(f"gem5 exit status {status}: {why}", "crash")
+            raise EvaluationFailed(exit_reason("gem5", status, why), "crash")
         try:
             text = stats.read_text(errors="replace")
         except OSError:

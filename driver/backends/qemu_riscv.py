@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..families.cache import Family as CacheFamily
 from ..families.cache import geometry, program, timing
-from ..process import last_line, run_with_timeout
+from ..process import exit_reason, last_line, run_with_timeout
 from .base import Backend as _Base
 from .base import EvaluationFailed
 
@@ -110,8 +110,8 @@ class Backend(_Base):
         stats.unlink(missing_ok=True)
         status = run_with_timeout(self.command(point, workdir), workdir, self.timeout_s, env={})
         if status != 0:
-            raise EvaluationFailed(f"exit status {status}: {last_line(workdir / 'program.err')}",
-                                   "crash")
+            raise EvaluationFailed(exit_reason("the program", status,
+                                               last_line(workdir / "program.err")), "crash")
         try:
             text = stats.read_text()
         except OSError:

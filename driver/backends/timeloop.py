@@ -39,7 +39,7 @@ from ..families.accelerator import Family as AcceleratorFamily
 from ..families.accelerator.arch import STORAGE, WORD_BITS
 from ..families.accelerator.layers import DIMS
 from ..families.accelerator.schedule import LEVELS, SPATIAL
-from ..process import last_line, run_with_timeout
+from ..process import exit_reason, last_line, run_with_timeout
 from .base import Backend as _Base
 from .base import EvaluationFailed
 
@@ -257,7 +257,7 @@ def run(binary: str, accel: Accelerator, layer: Layer, schedule: Schedule, workd
         if label is None:
             line = error_line(err) or last_line(workdir / "program.out")
             kind = "crash" if status < 0 or status >= 128 else "error"
-            raise EvaluationFailed(f"timeloop-model exit status {status}: {line}", kind)
+            raise EvaluationFailed(exit_reason("timeloop-model", status, line), kind)
         if label == "spatial:macs" and "Arithmetic instances" in err \
                 and schedule.spatial("macs") <= fan["macs"]:
             label = "spatial:pes"  # the product overflows, and a PE's MACs are not it

@@ -49,6 +49,10 @@ class Family:
         the spec's allowed values is a design this family can build. ``fixed``: values of
         vocabulary words the backend settings fix instead of sweeping."""
 
+    def fixed(self) -> Mapping[str, Any]:
+        """The ``fixed`` of :meth:`check` for this study: what its backend settings fix."""
+        return {}
+
     # --- what a model can know without evaluating -------------------------------------
     def derived_names(self) -> tuple[str, ...]:
         """Names of the derived features :meth:`add_derived` computes for this study (in

@@ -87,6 +87,9 @@ class Family(_Base):
         KIND: "which schedules the generator draws: valid, invalid or any (categorical)",
     }
 
+    def fixed(self) -> Mapping[str, Any]:
+        return self.spec["backend"]["settings"]
+
     @classmethod
     def check(cls, spec: dict[str, Any], fixed: Mapping[str, Any], where: str) -> None:
         import itertools

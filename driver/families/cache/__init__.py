@@ -38,6 +38,9 @@ class Family(_Base):
     def check(cls, spec: dict[str, Any], fixed: Mapping[str, Any], where: str) -> None:
         geometry.check_geometry(spec, fixed, where)
 
+    def fixed(self) -> Mapping[str, Any]:
+        return self.spec["backend"]["settings"].get("cache", {})
+
     @classmethod
     def resolve_program(cls, spec: dict[str, Any], where: str, spec_dir, qemu: bool) -> None:
         """What every backend of this family does at spec load: check the geometry, find

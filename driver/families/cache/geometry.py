@@ -98,6 +98,12 @@ def check_geometry(spec: Mapping[str, Any], fixed: Mapping[str, int], where: str
             raise SpecError(f"{where}: backend.settings.cache.l2_line_bytes: L2 line "
                             f"({fixed['l2_line_bytes']} B) must equal the L1 line "
                             f"({', '.join(map(str, line_values))} B): one line size is modelled")
+    for name in CACHE_FIELDS:
+        field, values = candidates(name)
+        bad = [v for v in values if not (isinstance(v, int) and v >= 1)]
+        if bad:
+            raise SpecError(f"{where}: {field}: {name} = {bad[0]!r}; a cache size, "
+                            "associativity or line size is a positive whole number")
     line_field, lines = candidates("line_bytes")
     for line in lines:
         if not _is_power_of_two(line):

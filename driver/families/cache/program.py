@@ -31,6 +31,13 @@ ROOT = Path(__file__).resolve().parents[3]
 BUILD = Path(os.environ.get("CYCLECAST_BUILD", ROOT / "build"))
 BUILTIN_KERNELS = ("kmeans", "matmul", "nw", "backprop")
 CROSS_CC = "riscv64-linux-gnu-gcc"
+# What each built-in kernel's one argument is and the range it accepts (native/kernels/).
+KERNEL_SIZES = {"kmeans": ("number of objects", 100, 50000),
+                "matmul": ("matrix dimension n", 16, 256),
+                "nw": ("sequence length n", 128, 2048),
+                "backprop": ("input layer size", 16, 4096)}
+ELF_MACHINES = {3: "x86 (32-bit)", 40: "ARM", 62: "x86-64", 183: "AArch64", 243: "RISC-V"}
+EM_RISCV = 243
 KERNEL_PARAMETER = "kernel"  # a categorical parameter of this name picks the kernel per point
 
 WORKLOAD_SETTINGS_SCHEMA = {
@@ -98,6 +105,8 @@ def resolve_program(spec: dict[str, Any], settings: dict[str, Any], where: str,
                 raise SpecError(f"{where}: backend.settings.{key}: no such file {program}")
             if key == "source":
                 program = _compile(program, where)
+            else:
+                check_riscv_executable(program, f"{where}: backend.settings.binary")
         settings["program"] = str(program)
 
     names = [p["name"] for p in spec["parameters"]]
@@ -117,6 +126,49 @@ def resolve_program(spec: dict[str, Any], settings: dict[str, Any], where: str,
             if f not in names:
                 raise SpecError(f"{where}: backend.settings.args[{i}]: unknown parameter "
                                 f"{{{f}}}; allowed: {', '.join(names)}")
+    check_kernel_sizes(spec, settings, where)
+
+
+def check_riscv_executable(program: Path, where: str) -> None:
+    """A one-line SpecError unless ``program`` is a 64-bit RISC-V ELF executable: anything
+    else would fail every evaluation of the study."""
+    try:
+        with open(program, "rb") as f:
+            header = f.read(20)
+    except OSError as err:
+        raise SpecError(f"{where}: cannot read {program}: {err.strerror}") from None
+    if header[:4] != b"\x7fELF":
+        raise SpecError(f"{where}: {program} is not an ELF executable; give a static RISC-V "
+                        "(RV64) executable, or source: a C file")
+    machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+    if machine != EM_RISCV or header[4] != 2:
+        name = ELF_MACHINES.get(machine, f"machine {machine}")
+        bits = "64-bit" if header[4] == 2 else "32-bit"
+        raise SpecError(f"{where}: {program} is a {bits} {name} executable; a static RISC-V "
+                        "(RV64) executable is needed, or source: a C file")
+
+
+def check_kernel_sizes(spec: Mapping[str, Any], settings: Mapping[str, Any],
+                       where: str) -> None:
+    """Values of the parameter a built-in kernel takes as its size must lie in the range
+    the kernel accepts (outside it the kernel exits with its usage, every evaluation)."""
+    parameters = {p["name"]: (i, p) for i, p in enumerate(spec["parameters"])}
+    swept = parameters.get(KERNEL_PARAMETER)
+    kernels = swept[1]["values"] if swept else [settings.get("kernel")]
+    args = settings.get("args") or []
+    name = args[0][1:-1] if args and args[0].startswith("{") and args[0].endswith("}") else None
+    if name not in parameters:
+        return
+    i, parameter = parameters[name]
+    for kernel in kernels:
+        if kernel not in KERNEL_SIZES:
+            continue
+        what, low, high = KERNEL_SIZES[kernel]
+        bad = [v for v in parameter["values"] if isinstance(v, str)
+               or not (float(v).is_integer() and low <= v <= high)]
+        if bad:
+            raise SpecError(f"{where}: parameters[{i}].values: {name} = {bad[0]!r}: kernel "
+                            f"{kernel} takes its {what} in {low}..{high}")
 
 
 def referenced_parameters(settings: Mapping[str, Any]) -> set[str]:
