@@ -55,7 +55,9 @@ def number(kind: type = int, minimum: float | None = 1, above: float | None = No
 def run_cli(prog: str, body: Callable[[], int | None], errors: tuple[type, ...]) -> int:
     """``body()``'s exit status, or a one-line message on stderr and a non-zero status."""
     try:
-        return body() or 0
+        status = body() or 0
+        sys.stdout.flush()  # a pipe's reader that left shows here, not at interpreter exit
+        return status
     except errors as err:
         message, status = one_line(err), 2
     except BrokenPipeError:  # `... | head`: the reader left; nothing more to say

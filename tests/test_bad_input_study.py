@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 
 import pytest
 import yaml
 
-from conftest import assert_one_line_error, run_module, small_spec, tree, write_spec
+from conftest import PYTHON, ROOT, assert_one_line_error, run_module, small_spec, tree, write_spec
 
 
 def _parameter(spec: dict, name: str) -> dict:
@@ -241,3 +242,13 @@ def test_a_study_whose_every_evaluation_fails_exits_non_zero_with_the_reason(
     assert_one_line_error(proc, "every evaluation failed (4 of 4)", "4 crash",
                           "the program exited with status 3: no input file", status=1)
     assert len((tmp_path / "run" / "failures.jsonl").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize("command", ["status", "tabular"])
+def test_a_reader_that_leaves_early_gets_no_traceback(finished_study, command):
+    """`... | head` when head has gone: exit 1, nothing on stderr."""
+    proc = subprocess.Popen([PYTHON, "-m", "driver.study", command, str(finished_study)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1 and err == "", err

@@ -135,8 +135,13 @@ class Family(_Base):
             if clash:
                 raise SpecError(f"{where}: backend.settings.mapping fixes one schedule of one "
                                 f"layer; do not also sweep {', '.join(clash)}")
+            from ...spec import DuplicateKey, load_yaml
+
             try:
-                text = yaml.safe_load(path.read_text())
+                text = load_yaml(path.read_text(encoding="utf-8"))
+            except DuplicateKey as err:
+                raise SpecError(f"{where}: backend.settings.mapping: {path}: line {err.line}: "
+                                f"key {err.key!r} given twice") from None
             except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
                 raise SpecError(f"{where}: backend.settings.mapping: cannot read {path}: "
                                 f"{getattr(err, 'strerror', None) or err}") from None
