@@ -1,8 +1,8 @@
 """Tests of the stack-distance profiling plugin (build/plugins/libprofile.so).
 
 The profile of one run must give, for every geometry of the design space,
-exactly the L1 miss counts that the cache simulator (libcachesim.so)
-computes for that geometry.
+exactly the L1 miss counts and L1D write-backs that the cache simulator
+(libcachesim.so) computes for that geometry.
 
 Why this is exact and not an estimate:
   * cachesim's L1I sees every instruction fetch and its L1D every memory
@@ -105,6 +105,11 @@ def misses(prof: dict, stream: str, line: int, size: int, ways: int) -> int:
     return row[0] - sum(row[1:1 + ways])
 
 
+def writebacks(prof: dict, line: int, size: int, ways: int) -> int:
+    """Write-backs of a write-back, write-allocate L1D (the data stream)."""
+    return prof["writebacks"]["data"][str(line)][str(size // (ways * line))][ways - 1]
+
+
 @pytest.fixture(scope="session", params=WORKLOADS,
                 ids=[f"{k}{n}" for k, n in WORKLOADS])
 def workload(request, built, tmp_path_factory):
@@ -123,6 +128,7 @@ def test_l1_misses_equal_cachesim(workload, geom):
     got = {
         "l1i_misses": misses(prof, "instr", line, *l1i),
         "l1d_misses": misses(prof, "data", line, *l1d),
+        "l1d_writebacks": writebacks(prof, line, *l1d),
         "l1i_accesses": prof["streams"]["instr"][str(line)]["1"][0],
         "l1d_accesses": prof["streams"]["data"][str(line)]["1"][0],
         "instructions": prof["instructions"],

@@ -34,7 +34,10 @@
  *   footprint_lines: {"data": {"16": n, ...}, "instr": {...}}  (distinct
  *     lines touched, per line size),
  *   streams: {"instr"|"data"|"unified": {"L": {"S": [accesses, h1, ...,
- *     h_max_ways, beyond]}}}
+ *     h_max_ways, beyond]}}},
+ *   writebacks: {"data": {"L": {"S": [wb1, ..., wb_max_ways]}}}  (write-backs
+ *     of a write-back, write-allocate LRU cache with S sets, W ways, L-byte
+ *     lines on the data stream, i.e. cachesim's L1D: wbW; see touch_data_w)
  *
  * Speed notes:
  *   - per line size and stream all set counts are walked from S = 1 upwards.
@@ -105,6 +108,10 @@ typedef struct {
     uint64_t *hist;     /* nlev x (ways + 1): [d - 1] for depth d, [ways]
                            = beyond */
     uint64_t *stop1;    /* nlev: accesses first found at depth 1 at level k */
+    uint32_t *dirty;    /* data stream only (else NULL), beside tags: bit W-1
+                           = written since it entered a W-way cache */
+    uint64_t *wb;       /* data stream: nlev x ways, [W - 1] = write-backs of
+                           a W-way cache (dirty lines pushed past depth W) */
     uint64_t accesses;
     unsigned shift;     /* log2 line size */
     LineSet *fp;        /* footprint (instr/data streams only) */
@@ -235,6 +242,78 @@ void touch_w(Prof *p, uint64_t line, uint64_t repeats, const unsigned w)
     }
 }
 
+/*
+ * The data stream's touch: as touch_w, and also the write-backs of every
+ * write-back, write-allocate LRU cache (cachesim's L1D). By the stack
+ * property a W-way cache holds exactly the W most recent lines of a set, so
+ * a line leaves it when it is pushed from depth W to W + 1; it leaves dirty
+ * iff it was written since it last entered, i.e. since it was last pushed
+ * past depth W. Each entry keeps one dirty bit per W: a store sets them all,
+ * a push from depth W to W + 1 counts one write-back for W if bit W - 1 is
+ * set, and clears it. Lines still cached at exit are not counted (cachesim
+ * does not flush either).
+ */
+static inline __attribute__((always_inline))
+void touch_data_w(Prof *p, uint64_t line, bool store, const unsigned w)
+{
+    const uint32_t all = w >= 32 ? UINT32_MAX : (UINT32_C(1) << w) - 1;
+    uint64_t *hist = p->hist, *wb = p->wb;
+    unsigned k, i = 0;
+
+    p->accesses++;
+    for (k = 0; k < nlev; k++, hist += w + 1, wb += w) {
+        uint64_t first = (UINT64_C(1) << k) - 1;
+        uint64_t *s = p->tags + (first + (line & first)) * w;
+        uint32_t *d = p->dirty + (first + (line & first)) * w;
+        uint64_t prev;
+        uint32_t prev_dirty, mine = 0;
+
+        if (s[0] == line) {             /* depth 1 here and at every larger S */
+            p->stop1[k]++;
+            for (; store && k < nlev; k++) {
+                first = (UINT64_C(1) << k) - 1;
+                p->dirty[(first + (line & first)) * w] |= all;
+            }
+            return;
+        }
+        prev = s[0];
+        prev_dirty = d[0];
+        s[0] = line;
+        for (i = 1; i < w; i++) {
+            uint64_t t = s[i];
+            uint32_t td = d[i];
+
+            /* prev goes from depth i to i + 1: it leaves the i-way cache */
+            wb[i - 1] += (prev_dirty >> (i - 1)) & 1;
+            s[i] = prev;
+            d[i] = prev_dirty & ~(UINT32_C(1) << (i - 1));
+            if (t == line) {
+                mine = td;
+                break;
+            }
+            prev = t;
+            prev_dirty = td;
+        }
+        if (i == w) {                   /* prev leaves the stack: depth w + 1 */
+            wb[w - 1] += (prev_dirty >> (w - 1)) & 1;
+        }
+        d[0] = mine | (store ? all : 0);
+        hist[i]++;
+    }
+    if (i == w && p->fp) {
+        set_insert(p->fp, line);
+    }
+}
+
+static inline void touch_data(Prof *p, uint64_t line, bool store)
+{
+    if (likely(ways == 8)) {
+        touch_data_w(p, line, store, 8);
+    } else {
+        touch_data_w(p, line, store, ways);
+    }
+}
+
 static inline void touch(Prof *p, uint64_t line, uint64_t repeats)
 {
     if (likely(ways == 8)) {
@@ -258,14 +337,14 @@ static inline void fetch_run(uintptr_t run)
     }
 }
 
-static inline void data_access(uint64_t vaddr)
+static inline void data_access(uint64_t vaddr, bool store)
 {
     unsigned j;
 
     for (j = 0; j < n_lines; j++) {
         uint64_t line = vaddr >> prof[ST_DATA][j].shift;
 
-        touch(&prof[ST_DATA][j], line, 0);
+        touch_data(&prof[ST_DATA][j], line, store);
         touch(&prof[ST_UNIFIED][j], line, 0);
     }
 }
@@ -284,7 +363,7 @@ static void mem_cb(unsigned int vcpu, qemu_plugin_meminfo_t info,
     n_stores += is_store;
     n_mem++;
     order_errors += ud == NULL;         /* not a run end: unified order off */
-    data_access(vaddr);
+    data_access(vaddr, is_store);
     if (unlikely(multi_vcpu)) {
         pthread_mutex_unlock(&lock);
     }
@@ -444,7 +523,24 @@ static bool write_json(FILE *f)
         }
         ok &= fputc('}', f) != EOF;
     }
-    ok &= fputs("}}\n", f) >= 0;
+    ok &= fputs("},\n \"writebacks\": {\"data\": {", f) >= 0;
+    for (j = 0; j < n_lines; j++) {
+        const Prof *p = &prof[ST_DATA][j];
+
+        ok &= fprintf(f, "%s\n   \"%u\": {", j ? "," : "", line_sizes[j]) > 0;
+        for (k = 0; k < nlev; k++) {
+            const uint64_t *w = p->wb + (size_t)k * ways;
+
+            ok &= fprintf(f, "%s\"%" PRIu64 "\": [", k ? ", " : "",
+                          UINT64_C(1) << k) > 0;
+            for (d = 0; d < ways; d++) {
+                ok &= fprintf(f, "%s%" PRIu64, d ? ", " : "", w[d]) > 0;
+            }
+            ok &= fputc(']', f) != EOF;
+        }
+        ok &= fputc('}', f) != EOF;
+    }
+    ok &= fputs("}}}\n", f) >= 0;
     return ok;
 }
 
@@ -521,9 +617,16 @@ static bool parse_lines(const char *s)
     }
 }
 
-static bool prof_init(Prof *p, unsigned shift, LineSet *fp)
+static bool prof_init(Prof *p, unsigned shift, LineSet *fp, bool dirty)
 {
     uint64_t ntags = (2 * max_sets - 1) * ways, i;
+
+    p->dirty = dirty ? calloc(ntags, sizeof(uint32_t)) : NULL;
+    p->wb = dirty ? calloc((size_t)nlev * ways, sizeof(uint64_t)) : NULL;
+    if (dirty && (!p->dirty || !p->wb)) {
+        fprintf(stderr, "profile: out of memory\n");
+        return false;
+    }
 
     /* 64-byte aligned: with 8 ways one set is one host cache line */
     p->tags = aligned_alloc(64, (ntags * sizeof(uint64_t) + 63) & ~(size_t)63);
@@ -612,7 +715,7 @@ int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
         for (j = 0; j < n_lines; j++) {
             if (!prof_init(&prof[s][j],
                            (unsigned)__builtin_ctz(line_sizes[j]),
-                           s < 2 ? &footprint[s][j] : NULL)) {
+                           s < 2 ? &footprint[s][j] : NULL, s == ST_DATA)) {
                 return -1;
             }
         }

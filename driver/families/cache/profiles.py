@@ -29,8 +29,9 @@ def cache_dir() -> Path:
 
 
 # Bumped when a profile of the same binary and arguments would come out different (2: the
-# program runs from its pinned path), so that no stale cached profile is reused.
-FORMAT = 2
+# program runs from its pinned path; 3: L1D write-backs), so that no stale cached profile is
+# reused.
+FORMAT = 3
 
 
 def _key(program: Path, args: list[str]) -> str:
