@@ -54,7 +54,12 @@ def test_estimated_l1_misses_equal_the_simulated_ones(small_kmeans, profiles, tm
     assert np.array_equal(np.round(2 ** derived["est_l1d_misses"] - 1), simulated["l1d_misses"])
     assert np.array_equal(np.round(2 ** derived["est_l1i_misses"] - 1), simulated["l1i_misses"])
     assert np.array_equal(np.round(2 ** derived["est_instructions"]), simulated["instructions"])
-    # The L2 estimate ignores write-backs: an estimate, but it must order the points.
+    # Write-backs too: a dirty bit per associativity on the same stacks.
+    assert np.array_equal(np.round(2 ** derived["est_l1d_writebacks"] - 1),
+                          simulated["l1d_writebacks"])
+    # The L2 is an estimate, within its bounds, and it must order the points.
+    l2_writebacks = np.round(2 ** derived["est_l2_writebacks"] - 1)
+    assert (l2_writebacks <= simulated["l1d_writebacks"]).all()
     rank = pd.Series(derived["est_cycles"]).corr(np.log2(simulated["cycles"]), method="spearman")
     assert rank > 0.9
 

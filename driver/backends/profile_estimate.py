@@ -3,11 +3,10 @@ cycles, computed in Python without simulating the point.
 
 One profiling run per workload point (:mod:`driver.families.cache.profiles`, cached on
 disk and here in memory) records per-set LRU stack-distance histograms; from them the L1I
-and L1D misses of the point's exact geometry follow, and an L2 estimate (the unified stream
-through an LRU cache of the L2's geometry, at most the L1 misses). Cycles come from the
-family's timing model with no write-backs (they are not estimated). This is the
-``est_cycles`` feature as a backend: a fast first screen of a space, and an evaluation
-cheap enough (tens of microseconds) to measure what orchestration itself costs
+and L1D misses and L1D write-backs of the point's exact geometry follow, and an L2 estimate
+(:mod:`driver.families.cache.estimate`). Cycles come from the family's timing model. This
+is the ``est_cycles`` feature as a backend: a fast first screen of a space, and an
+evaluation cheap enough (tens of microseconds) to measure what orchestration itself costs
 (``bench/orchestration.py``). Its numbers are an estimate: a study that needs simulated
 cycles uses ``qemu_riscv`` or ``gem5``.
 """
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from ..families.cache import Family as CacheFamily
 from ..families.cache import geometry, profiles, program, timing
+from ..families.cache.estimate import l2_counts
 from .base import Backend as _Base
 from .base import EvaluationFailed
 
@@ -24,7 +24,8 @@ TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
     from typing import Any, Mapping
 
-RESPONSES = ("cycles", "instructions", "l1i_misses", "l1d_misses", "l2_misses")
+RESPONSES = ("cycles", "instructions", "l1i_misses", "l1d_misses", "l2_misses",
+             "l1d_writebacks", "l2_writebacks")
 
 
 def misses(stream: Mapping[str, Any], line: int, sets: int, ways: int) -> float:
@@ -40,15 +41,30 @@ def misses(stream: Mapping[str, Any], line: int, sets: int, ways: int) -> float:
     return float(row[0] - sum(row[1:ways + 1]))
 
 
+def writebacks(profile: Mapping[str, Any], line: int, sets: int, ways: int) -> float:
+    """Write-backs of a write-back, write-allocate LRU cache on the profiled data stream."""
+    try:
+        row = profile["writebacks"]["data"][str(line)][str(sets)]
+    except KeyError:
+        raise EvaluationFailed(f"the profile has no write-backs of a {sets}-set cache of "
+                               f"{line} B lines", "error") from None
+    if ways > len(row):
+        raise EvaluationFailed(f"{ways} ways: the profile records up to {len(row)}", "error")
+    return float(row[ways - 1])
+
+
 def estimate(profile: Mapping[str, Any], h, constants: Mapping[str, float]) -> dict:
     """Responses of one cache hierarchy ``h`` on one workload's profile."""
     streams = profile["streams"]
     counts = {"instructions": float(profile["instructions"]),
               "l1i_misses": misses(streams["instr"], h.l1i.line_bytes, h.l1i.sets, h.l1i.ways),
               "l1d_misses": misses(streams["data"], h.l1d.line_bytes, h.l1d.sets, h.l1d.ways)}
-    l2 = misses(streams["unified"], h.l2.line_bytes, h.l2.sets, h.l2.ways)
-    counts["l2_misses"] = min(l2, counts["l1i_misses"] + counts["l1d_misses"])
-    counts["cycles"] = float(timing.cycles({**counts, "l2_writebacks": 0.0}, constants))
+    counts["l1d_writebacks"] = writebacks(profile, h.l1d.line_bytes, h.l1d.sets, h.l1d.ways)
+    counts["l2_misses"], counts["l2_writebacks"] = l2_counts(
+        counts["l1i_misses"], counts["l1d_misses"], counts["l1d_writebacks"],
+        misses(streams["unified"], h.l2.line_bytes, h.l2.sets, h.l2.ways),
+        writebacks(profile, h.l2.line_bytes, h.l2.sets, h.l2.ways))
+    counts["cycles"] = float(timing.cycles(counts, constants))
     return counts
 
 

@@ -6,10 +6,10 @@ For a design point and its workload's profile:
 - data footprint / L1D and L2 capacity, instruction footprint / L1I capacity (log2);
 - estimated L1I and L1D misses: exact for that geometry (LRU stack distances of the
   whole instruction or data stream, per set);
-- estimated L2 misses: the unified stream through an LRU cache of the L2's geometry,
-  at most the estimated L1 misses (the real L2 sees only L1 misses and write-backs: the
-  unified-stream estimate is close when the L2 is several times the L1s, and far too
-  high when it is smaller, where the bound does the work); write-backs are not estimated;
+- estimated L1D write-backs: exact for that geometry (the profile's dirty-line counts of
+  the data stream);
+- estimated L2 misses and write-backs: the whole stream through an LRU cache of the L2's
+  geometry, bounded by what the real L2 gets (:mod:`.estimate`);
 - estimated cycles with the spec's timing model (:mod:`.timing`) from those counts.
 Counts enter as log2(1 + count). Column names start with ``est_``.
 """
@@ -20,12 +20,13 @@ import pandas as pd
 
 from ...backends.base import SpecError
 from . import profiles, timing
+from .estimate import l2_counts
 from .geometry import CACHE_FIELDS
 from .program import program_arguments, program_for
 
 DERIVED = ("est_l1i_sets", "est_l1d_sets", "est_l2_sets", "est_l1i_fit", "est_l1d_fit",
            "est_l2_fit", "est_l1i_misses", "est_l1d_misses", "est_l2_misses",
-           "est_instructions", "est_cycles")
+           "est_l1d_writebacks", "est_l2_writebacks", "est_instructions", "est_cycles")
 
 
 def _misses(stream: dict, line: np.ndarray, sets: np.ndarray, ways: np.ndarray) -> np.ndarray:
@@ -36,6 +37,20 @@ def _misses(stream: dict, line: np.ndarray, sets: np.ndarray, ways: np.ndarray) 
         if w >= len(row) - 1:
             raise SpecError(f"{w} ways: the profile records up to {len(row) - 2} ways")
         out[(line == size) & (sets == s) & (ways == w)] = row[0] - sum(row[1:w + 1])
+    return out
+
+
+def _writebacks(profile: dict, line: np.ndarray, sets: np.ndarray,
+                ways: np.ndarray) -> np.ndarray:
+    """Write-backs of write-back, write-allocate LRU caches (line, sets, ways) on the
+    profiled data stream, vectorised."""
+    table = profile["writebacks"]["data"]
+    out = np.empty(len(line))
+    for (size, s, w) in set(zip(line.tolist(), sets.tolist(), ways.tolist(), strict=True)):
+        row = table[str(size)][str(s)]
+        if w > len(row):
+            raise SpecError(f"{w} ways: the profile records up to {len(row)} ways")
+        out[(line == size) & (sets == s) & (ways == w)] = row[w - 1]
     return out
 
 
@@ -83,11 +98,13 @@ def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
         lines = prof["footprint_lines"]
         footprint_data = np.array([lines["data"][str(size)] for size in sub["line"]])
         footprint_instr = np.array([lines["instr"][str(size)] for size in sub["line"]])
-        est["l2"] = np.minimum(est["l2"], est["l1i"] + est["l1d"])
-        # Write-backs are not estimated (yet): the estimate counts none.
+        est["l1d_wb"] = _writebacks(prof, sub["line"], sub["l1d_sets"], sub["l1d_ways"])
+        est["l2"], est["l2_wb"] = l2_counts(
+            est["l1i"], est["l1d"], est["l1d_wb"], est["l2"],
+            _writebacks(prof, sub["line"], sub["l2_sets"], sub["l2_ways"]), np.minimum)
         cycles = timing.cycles({"instructions": prof["instructions"], "l1i_misses": est["l1i"],
                                 "l1d_misses": est["l1d"], "l2_misses": est["l2"],
-                                "l2_writebacks": 0.0}, constants)
+                                "l2_writebacks": est["l2_wb"]}, constants)
         columns = {
             "est_l1i_sets": np.log2(sub["l1i_sets"]), "est_l1d_sets": np.log2(sub["l1d_sets"]),
             "est_l2_sets": np.log2(sub["l2_sets"]),
@@ -97,6 +114,8 @@ def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
                                   / sub["l2_size"]),
             "est_l1i_misses": np.log2(1 + est["l1i"]), "est_l1d_misses": np.log2(1 + est["l1d"]),
             "est_l2_misses": np.log2(1 + est["l2"]),
+            "est_l1d_writebacks": np.log2(1 + est["l1d_wb"]),
+            "est_l2_writebacks": np.log2(1 + est["l2_wb"]),
             "est_instructions": np.full(len(index), np.log2(prof["instructions"])),
             "est_cycles": np.log2(cycles),
         }
