@@ -41,7 +41,7 @@ clean:
 	rm -rf build runs
 
 # Reference data for the surrogate models (about 10 minutes per kernel on 2 cores).
-KERNELS := kmeans matmul nw backprop
+KERNELS := kmeans matmul nw backprop stencil
 .PHONY: reference-data
 reference-data: setup
 	for k in $(KERNELS) $(addsuffix _unseen,$(KERNELS)); do \

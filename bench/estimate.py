@@ -24,7 +24,7 @@ from driver.families.cache import timing  # noqa: E402
 from ml import features as feature_sets  # noqa: E402
 from ml.data import read_table  # noqa: E402
 
-KERNELS = ("kmeans", "matmul", "nw", "backprop")
+KERNELS = ("kmeans", "matmul", "nw", "backprop", "stencil")
 COUNTERS = ("l1d_misses", "l2_misses", "l1d_writebacks", "l2_writebacks")
 
 

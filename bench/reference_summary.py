@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 from driver import records  # noqa: E402
 from ml.data import read_table  # noqa: E402
 
-KERNELS = ("kmeans", "matmul", "nw", "backprop")
+KERNELS = ("kmeans", "matmul", "nw", "backprop", "stencil")
 
 
 def main() -> int:

@@ -38,7 +38,7 @@ TIMEOUT = 120
 MAX_WAYS = 8
 
 # (kernel, size): small inputs, each run well under a second.
-WORKLOADS = [("matmul", 16), ("matmul", 24), ("nw", 128)]
+WORKLOADS = [("matmul", 16), ("matmul", 24), ("nw", 128), ("stencil", 48)]
 
 # (line, (l1i size, ways), (l1d size, ways)): cachesim shares the line size
 # between L1I and L1D; I and D geometries differ to cover more per run.

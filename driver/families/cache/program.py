@@ -29,13 +29,14 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[3]
 BUILD = Path(os.environ.get("CYCLECAST_BUILD", ROOT / "build"))
-BUILTIN_KERNELS = ("kmeans", "matmul", "nw", "backprop")
+BUILTIN_KERNELS = ("kmeans", "matmul", "nw", "backprop", "stencil")
 CROSS_CC = "riscv64-linux-gnu-gcc"
 # What each built-in kernel's one argument is and the range it accepts (native/kernels/).
 KERNEL_SIZES = {"kmeans": ("number of objects", 100, 50000),
                 "matmul": ("matrix dimension n", 16, 256),
                 "nw": ("sequence length n", 128, 2048),
-                "backprop": ("input layer size", 16, 4096)}
+                "backprop": ("input layer size", 16, 4096),
+                "stencil": ("grid side n", 32, 512)}
 ELF_MACHINES = {3: "x86 (32-bit)", 40: "ARM", 62: "x86-64", 183: "AArch64", 243: "RISC-V"}
 EM_RISCV = 243
 KERNEL_PARAMETER = "kernel"  # a categorical parameter of this name picks the kernel per point
