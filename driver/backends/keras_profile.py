@@ -8,7 +8,7 @@ needed on the CPU path.
 
 Protocol (stable on a busy 2-core machine, where wall-clock medians move 2x between
 processes): one intra-op and one inter-op thread (``backend.settings.threads``), the
-network built once per worker and kept (the last few by (network, resolution, batch size)),
+network built once per worker and kept (the last few by (network, resolution)),
 ``warmups`` untimed calls, then ``repeats`` samples timed with ``time.process_time`` (CPU
 time of this process), each of as many calls as last ``min_sample_seconds`` (one call
 when a call takes longer); ``seconds`` is the median per call. The spread, (q75 - q25) / median,
@@ -25,6 +25,7 @@ import math
 import statistics
 import time
 from collections import OrderedDict
+from functools import lru_cache
 from pathlib import Path
 
 from ..families.cnn import SETTINGS_SCHEMA
@@ -39,8 +40,10 @@ if TYPE_CHECKING:
 KEEP_MODELS = 4  # networks a worker keeps built
 
 
+@lru_cache(maxsize=1)
 def core_clock_hz() -> tuple[float, str]:
-    """The core clock this machine reports, and where it was read."""
+    """The core clock this machine reports, and where it was read (once per process: the
+    reported MHz drift by a few between reads, and one study needs one clock)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.lower().startswith("cpu mhz"):
@@ -110,11 +113,12 @@ class Backend(_Base):
             return "cannot import tensorflow and keras: pip install tensorflow-cpu keras"
         return None
 
-    def _model(self, network: str, resolution: int, batch_size: int):
-        """(model, graph function, input batch, build seconds) of a point, built once."""
+    def _model(self, network: str, resolution: int):
+        """(model, graph function, build seconds) of a network at a resolution, built once
+        (the function traces once per batch size)."""
         from ..families.cnn import networks, runtime
 
-        key = (network, resolution, batch_size)
+        key = (network, resolution)
         if key in self.models:
             self.models.move_to_end(key)
             return self.models[key]
@@ -125,29 +129,39 @@ class Backend(_Base):
         started = time.process_time()
         try:
             model = networks.build(network, resolution, self.settings["models"])
-            channels = model.inputs[0].shape[-1]
-            x = tf.random.stateless_uniform((batch_size, resolution, resolution, channels),
-                                            seed=(0, 0))
-            function = tf.function(lambda images: model(images, training=False))
-            function(x).numpy()  # traced here: build cost, not timing
-        except (MemoryError, tf.errors.ResourceExhaustedError) as err:
-            raise EvaluationFailed(f"{network} at {resolution} px, batch {batch_size}: out "
-                                   f"of memory: {err!s:.150}", "oom") from None
         except Exception as err:  # noqa: BLE001 - the network does not build at this point
-            raise EvaluationFailed(f"{network} does not build at {resolution} px, batch "
-                                   f"{batch_size}: {type(err).__name__}: {err!s:.200}",
-                                   "build") from None
-        built = (model, function, x, time.process_time() - started)
+            raise EvaluationFailed(f"{network} does not build at {resolution} px: "
+                                   f"{type(err).__name__}: {err!s:.200}", "build") from None
+        function = tf.function(lambda images: model(images, training=False))
+        built = (model, function, time.process_time() - started)
         self.models[key] = built
         while len(self.models) > KEEP_MODELS:
             self.models.popitem(last=False)
         return built
 
+    def _batch(self, model, function, resolution: int, batch_size: int):
+        """A seeded random input batch, after one call (the trace: set-up, not timing)."""
+        import tensorflow as tf
+
+        channels = model.inputs[0].shape[-1]
+        try:
+            x = tf.random.stateless_uniform((batch_size, resolution, resolution, channels),
+                                            seed=(0, 0))
+            function(x).numpy()
+        except (MemoryError, tf.errors.ResourceExhaustedError) as err:
+            raise EvaluationFailed(f"batch {batch_size} at {resolution} px: out of memory: "
+                                   f"{err!s:.150}", "oom") from None
+        except Exception as err:  # noqa: BLE001 - this batch does not run
+            raise EvaluationFailed(f"batch {batch_size} at {resolution} px does not run: "
+                                   f"{type(err).__name__}: {err!s:.200}", "build") from None
+        return x
+
     def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
         settings = self.settings
         network, resolution, batch_size = CnnFamily({"backend": {"settings": settings}}
                                                     ).point(point)
-        model, function, x, build_s = self._model(network, resolution, batch_size)
+        model, function, build_s = self._model(network, resolution)
+        x = self._batch(model, function, resolution, batch_size)
         tries = []
         for _ in range(2):
             times, calls = time_calls(function, x, settings["warmups"], settings["repeats"],

@@ -104,6 +104,7 @@ def analysis(network: str, resolution: int, batch_size: int, user_models: dict,
     path = directory / f"{key(network, resolution, batch_size, user_models)}.json"
     with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp") as tmp:
         json.dump(result, tmp)
+    os.chmod(tmp.name, 0o644)
     os.replace(tmp.name, path)  # atomic: a concurrent reader never sees half a file
     with open(directory / RUNS_LOG, "a") as log:
         log.write(f"{path.name}\n")
