@@ -172,7 +172,7 @@ class Backend(_Base):
         else:
             raise EvaluationFailed(
                 f"timing too noisy: spread {tries[0][1]:.1%} then {tries[1][1]:.1%} > "
-                f"{settings['max_spread']:.0%} ({settings['repeats']} calls, median "
+                f"{settings['max_spread']:.0%} ({settings['repeats']} samples, median "
                 f"{tries[-1][0] * 1e3:.2f} ms)", "noisy")
         seconds, spread_now = tries[-1]
         clock, source = core_clock_hz()
@@ -181,10 +181,13 @@ class Backend(_Base):
                 f"spread {spread_now:.1%}" + (" (second try)" if len(tries) > 1 else "")
                 + f"; cycles derived: CPU seconds x {clock / 1e6:.0f} MHz ({source}); "
                 f"build {build_s:.2f} s")
-        if settings["analyse"]:
+        if settings["analyse"]:  # the timing stands even when the analysis fails
             from ..families.cnn import analysis
 
-            found = analysis.analysis(network, resolution, batch_size, settings["models"],
-                                      model=model, build_seconds=build_s)
-            note += f"; analysis {found['compile_seconds'] + found['count_seconds']:.2f} s"
+            try:
+                found = analysis.analysis(network, resolution, batch_size, settings["models"],
+                                          model=model, build_seconds=build_s)
+                note += f"; analysis {found['compile_seconds'] + found['count_seconds']:.2f} s"
+            except EvaluationFailed as err:
+                note += f"; analysis failed: {err.reason}"
         return {"seconds": seconds, "cycles": seconds * clock, "note": note}
