@@ -4,8 +4,8 @@ its network at its resolution and batch size, and a roofline estimate of its run
 Counts enter as log2(1 + count); names start with ``hlo_``. The estimate (``est_seconds``,
 log2 of seconds) sums over the program's kernels the larger of its compute time (each kind
 of work at its own rate) and its memory time (bytes at one bandwidth), plus a fixed cost
-per kernel: the rates are the family settings' ``roofline`` (defaults measured on this
-kind of machine, one core, bench/results/cnn.md), so a model learns the correction.
+per kernel: the rates are the family settings' ``roofline`` (defaults fit on this kind of
+machine, one core: :data:`ROOFLINE`), so a model learns the correction.
 """
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ COUNT_FEATURES = tuple(f"hlo_{name}" for name in COUNTS) + (
 ESTIMATE = "est_seconds"
 DERIVED = COUNT_FEATURES + (ESTIMATE,)
 MACS = ("conv_dense_macs", "conv_depthwise_macs", "conv_grouped_macs", "dot_macs")
-#: The roofline's rates (per second, one core) and per-kernel cost (seconds).
-ROOFLINE = {"conv_dense_macs": 4.0e10, "conv_depthwise_macs": 4.0e9,
-            "conv_grouped_macs": 1.0e10, "dot_macs": 4.0e10, "elementwise_ops": 2.0e9,
-            "transcendental_ops": 2.0e8, "reduce_ops": 2.0e9, "movement_elements": 2.0e9,
-            "other_elements": 1.0e9, "bytes_per_s": 1.0e10, "kernel_seconds": 2.0e-6}
+#: The roofline's rates (per second, one core) and per-kernel cost (seconds): rounded from
+#: a least-squares fit (non-negative, relative error) of seconds on the HLO totals of
+#: cnn_cpu.yaml's 136 points (bench/results/cnn.md; bench/cnn.py refits them per fold).
+ROOFLINE = {"conv_dense_macs": 3.5e10, "conv_depthwise_macs": 3.5e9,
+            "conv_grouped_macs": 1.0e10, "dot_macs": 3.5e10, "elementwise_ops": 7.0e9,
+            "transcendental_ops": 1.0e9, "reduce_ops": 7.0e9, "movement_elements": 2.0e10,
+            "other_elements": 7.0e9, "bytes_per_s": 2.0e10, "kernel_seconds": 2.5e-5}
 
 
 def estimate_seconds(kernels: list[dict], rates: dict) -> float:
