@@ -63,7 +63,9 @@ def dataset(rundir: Path) -> dict:
     if (rundir / "tabular.dat").exists() and log.exists():
         return json.loads(log.read_text())
     finished = rundir / "dakota.out"
-    command_text = f"python -m driver.study run {SPEC.relative_to(ROOT)} -o {rundir} -q"
+    shown = rundir.resolve().relative_to(ROOT) if rundir.resolve().is_relative_to(ROOT) \
+        else rundir
+    command_text = f"python -m driver.study run {SPEC.relative_to(ROOT)} -o {shown} -q"
     if finished.exists() and "Total wall clock" in finished.read_text():  # run by hand
         wall = finished.read_text().rsplit("Total wall clock = ", 1)[1].split()[0]
         info = {"command": command_text, "wall_s": round(float(wall), 1)}
