@@ -127,8 +127,8 @@ def summary(spec: dict, rows: list[dict]) -> str:
              + (f", {len(refused)} with {' or '.join(flags)} = 0" if refused else "")]
     if not good:
         return "\n".join(lines)
-    lines.append(f"{objective}: {min(r[objective] for r in good):,.0f} .. "
-                 f"{max(r[objective] for r in good):,.0f}")
+    lines.append(f"{objective}: {_amount(min(r[objective] for r in good))} .. "
+                 f"{_amount(max(r[objective] for r in good))}")
     best: dict[tuple, dict] = {}
     for row in good:
         key = tuple(row[n] for n in work)
@@ -139,6 +139,12 @@ def summary(spec: dict, rows: list[dict]) -> str:
         row = best[key]
         label = ", ".join(f"{n}={_label(v)}" for n, v in zip(work, key, strict=True)) or "all"
         design = ", ".join(f"{n}={_label(row[n])}" for n in arch)
-        lines.append(f"  {label}: {row[objective]:,.0f} {objective} (eval "
+        lines.append(f"  {label}: {_amount(row[objective])} {objective} (eval "
                      f"{_label(row['eval_id'])}) {design}")
     return "\n".join(lines)
+
+
+def _amount(value: float) -> str:
+    """A response for a person: whole numbers with separators from 100 up (cycles), four
+    significant digits below (seconds)."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4g}"
