@@ -88,11 +88,12 @@ def main() -> int:
         args.out.write_text(
             "# The profile's estimate alone (no model, no simulation)\n\n"
             "Command: `python bench/estimate.py --label LABEL` (appends a section). Every point "
-            "of data/reference/KERNEL.tabular.dat.gz and KERNEL_unseen (simulated cycles; these "
-            "files predate the path pinning, so counts may differ from a fresh simulation by "
-            "up to 0.4% of cycles). MAPE of each estimated counter over the points where the "
-            "simulator counted at least one. Default timing constants (12 / 100 / 100 "
-            "cycles).\n\n")
+            "of data/reference/KERNEL.tabular.dat.gz and KERNEL_unseen (simulated cycles, "
+            "reproducible: data/reference/README.md). MAPE of each estimated counter over the "
+            "points where the simulator counted at least one. Default timing constants "
+            "(12 / 100 / 100 cycles). Seconds: profiling (when not cached) plus computing "
+            "the features. The 'before' section was run at its commit with this script and "
+            "the same data.\n\n")
     with open(args.out, "a") as f:
         f.write("\n".join(lines) + "\n\n")
     return 0
