@@ -38,29 +38,11 @@ def _is_number(text: str) -> bool:
     return isinstance(cell(text), float)
 
 
-def check_readable(path: str | Path) -> None:
-    """A one-line TabularError unless ``path`` is a readable file (before anything is
-    asked of its contents)."""
-    path = Path(path)
+def _read(path: Path, size: int = -1) -> str:
+    """The file's text (its first ``size`` characters), or a one-line TabularError."""
     try:
         with _open(path) as f:
-            empty = not f.read(1)
-    except OSError as err:
-        raise TabularError(f"{path}: cannot read: {err.strerror or err}") from None
-    except UnicodeDecodeError as err:
-        raise TabularError(f"{path}: byte {err.start}: not UTF-8 text; expected Dakota "
-                           "tabular data or CSV") from None
-    if empty:
-        raise TabularError(f"{path}: empty file; expected Dakota tabular data or CSV with a "
-                           "header")
-
-
-def read_tabular(path: str | Path) -> tuple[list[str], list[dict[str, float | str]]]:
-    """(column names, rows) of a tabular file, every row as it is (failed ones included)."""
-    path = Path(path)
-    try:
-        with _open(path) as f:
-            lines = f.read().splitlines()
+            return f.read(size)
     except OSError as err:
         raise TabularError(f"{path}: cannot read: {err.strerror or err}") from None
     except UnicodeDecodeError as err:
@@ -68,9 +50,24 @@ def read_tabular(path: str | Path) -> tuple[list[str], list[dict[str, float | st
                            "tabular data or CSV") from None
     except EOFError as err:  # a truncated .gz
         raise TabularError(f"{path}: not text tabular data ({type(err).__name__})") from None
+
+
+EMPTY = "empty file; expected Dakota tabular data or CSV with a header"
+
+
+def check_readable(path: str | Path) -> None:
+    """A one-line TabularError unless ``path`` is a readable, non-empty text file (before
+    anything is asked of its contents)."""
+    if not _read(Path(path), 1):
+        raise TabularError(f"{path}: {EMPTY}")
+
+
+def read_tabular(path: str | Path) -> tuple[list[str], list[dict[str, float | str]]]:
+    """(column names, rows) of a tabular file, every row as it is (failed ones included)."""
+    path = Path(path)
+    lines = _read(path).splitlines()
     if not lines or not lines[0].strip():
-        raise TabularError(f"{path}: empty file; expected Dakota tabular data or CSV with a "
-                           "header")
+        raise TabularError(f"{path}: {EMPTY}")
     first = lines[0]
     if first.startswith("%"):
         columns, split = first[1:].split(), str.split
