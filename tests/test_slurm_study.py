@@ -161,6 +161,27 @@ def dakota_pid(rundir: Path, interface: str = "fork") -> int | None:
     return None
 
 
+def wait_for_dakota(cluster, rundir: Path, interface: str, job: str, timeout: float = 30) -> int:
+    """The study's Dakota (or in-process study) PID, looked for until the job ends: one scan
+    of /proc can miss a process that is being exec'd."""
+    deadline, state = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        pid = dakota_pid(rundir, interface)
+        if pid:
+            return pid
+        state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], env=cluster["env"],
+                               capture_output=True, text=True).stdout.strip()
+        if state not in ("RUNNING", "PENDING", "CONFIGURING"):
+            break
+        time.sleep(0.1)
+    out = rundir / f"slurm-{job}.out"
+    err = rundir / "dakota.err"
+    raise AssertionError(
+        f"dakota not found (job {job} {state or 'gone'}); slurm output: "
+        f"{out.read_text()[-2000:] if out.exists() else 'none'}; dakota.err: "
+        f"{err.read_text()[-1000:] if err.exists() else 'none'}")
+
+
 @pytest.mark.parametrize("interface", ["fork", "python"])
 def test_kill_dakota_then_resume_redoes_nothing(cluster, tmp_path, native_built, interface):
     spec = spec_for("killed", 24, 8, interface=interface,
@@ -172,8 +193,7 @@ def test_kill_dakota_then_resume_redoes_nothing(cluster, tmp_path, native_built,
     while len(records.read_jsonl(rundir / "evaluations.jsonl")) < 6:
         assert time.monotonic() < deadline, "study made no progress"
         time.sleep(0.1)
-    pid = dakota_pid(rundir, interface)
-    assert pid, "dakota not found"
+    pid = wait_for_dakota(cluster, rundir, interface, job)
     os.kill(pid, signal.SIGKILL)
     assert wait_for_job(cluster, job) != "COMPLETED"
     finished_before = len(records.read_jsonl(rundir / "evaluations.jsonl"))
