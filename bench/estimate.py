@@ -3,6 +3,7 @@ data's simulated cycles: MAPE per kernel on every reference point (training and 
 workload sizes alike), and the same for each estimated counter the cycle model uses.
 
     python bench/estimate.py [--out bench/results/estimate.md] [--label TEXT]
+        [--l2-estimate whole_stream|behind_l1d] [--kernels kmeans,...]
 
 Appends one section per run (``--label`` names it, e.g. the estimate's version), so a
 results file holds "before" and "after" side by side.
@@ -32,12 +33,14 @@ def mape(true: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(np.abs(pred - true) / true) * 100)
 
 
-def score(kernel: str) -> dict:
+def score(kernel: str, l2_estimate: str | None = None) -> dict:
     rows = {}
     for suffix in ("", "_unseen"):
         data = ROOT / "data" / "reference" / f"{kernel}{suffix}.tabular.dat.gz"
         spec = feature_sets.load(ROOT / "dakota_inputs" / "reference" / f"{kernel}{suffix}.yaml",
                                  backend=True)
+        if l2_estimate:
+            spec["backend"]["settings"]["l2_estimate"] = l2_estimate
         frame = read_table(data, "cycles").frame
         started = time.monotonic()
         derived = feature_sets.add_derived(frame, spec)
@@ -66,6 +69,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "estimate.md")
     p.add_argument("--label", default="current")
+    p.add_argument("--l2-estimate", choices=("whole_stream", "behind_l1d"),
+                   help="backend.settings.l2_estimate for every kernel (default: the spec's)")
+    p.add_argument("--kernels", default=",".join(KERNELS))
     args = p.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
@@ -77,8 +83,10 @@ def main() -> int:
     def pct(value):
         return "not estimated" if value is None else f"{value:.2f}%"
 
-    for kernel in KERNELS:
-        r = score(kernel)
+    if args.l2_estimate:
+        lines[0] += f", l2_estimate: {args.l2_estimate}"
+    for kernel in args.kernels.split(","):
+        r = score(kernel, args.l2_estimate)
         lines.append(f"| {kernel} | {r['points']:,} | {r['cycles_mape']:.2f}% | "
                      f"{pct(r['l1d_misses'])} | {pct(r['l2_misses'])} | "
                      f"{pct(r['l1d_writebacks'])} | {pct(r['l2_writebacks'])} | "

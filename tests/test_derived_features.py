@@ -174,3 +174,39 @@ def test_profile_estimate_backend_equals_the_derived_estimate(small_kmeans):
     for row, est in zip(frame[names].to_dict("records"), derived["est_cycles"], strict=True):
         point = {k: int(v) for k, v in row.items()}
         assert backend.evaluate(point, ROOT)["cycles"] == pytest.approx(2 ** est, rel=1e-9)
+
+
+def test_l2_behind_l1d_estimate(small_kmeans, profiles, tmp_path):
+    """l2_estimate: behind_l1d is accepted by the spec, brings the L2 estimate closer to the
+    simulated misses than the whole-stream rule, and the profile_estimate backend (which
+    profiles only each point's L1D) answers the same cycles as the features."""
+    import yaml
+
+    from driver.backends import backend_class
+    from driver.families.cache.derived import add_derived
+
+    text = yaml.safe_load(KMEANS_SPEC.read_text())
+    text["backend"]["settings"]["l2_estimate"] = "behind_l1d"
+    path = tmp_path / "kmeans_behind.yaml"
+    path.write_text(yaml.safe_dump(text))
+    spec = load_spec(path)
+    frame = read_table(small_kmeans, "cycles").frame
+    behind = add_derived(frame, spec)
+    whole = add_derived(frame, load_spec(KMEANS_SPEC))
+    small = (frame["l2_size_kib"] <= 2 * frame["l1d_size_kib"]).to_numpy()
+    true = frame["l2_misses"].to_numpy(dtype=float)
+
+    def error(derived):
+        est = 2 ** derived["est_l2_misses"].to_numpy() - 1
+        return np.mean(np.abs(est[small] - true[small]) / true[small])
+
+    assert error(behind) < 0.5 * error(whole)
+    assert ((profiles / "runs.log").read_text().count("l2behind1.2.4.8.16.32") == 3)
+
+    settings = {k: v for k, v in spec["backend"]["settings"].items() if k != "programs"}
+    backend = backend_class("profile_estimate")(settings)
+    names = [p["name"] for p in spec["parameters"]]
+    for row, est in zip(frame[names].head(20).to_dict("records"), behind["est_cycles"],
+                        strict=False):
+        point = {k: int(v) for k, v in row.items()}
+        assert backend.evaluate(point, ROOT)["cycles"] == pytest.approx(2 ** est, rel=1e-9)

@@ -193,7 +193,8 @@ def test_options(built, tmp_path):
 
 @pytest.mark.parametrize("bad", ["lines=48", "lines=16:16", "max_ways=0",
                                  "max_ways=33", "max_sets=3", "bogus=1",
-                                 "max_ways=x"])
+                                 "max_ways=x", "l1d_kib=3", "l1d_kib=4:x",
+                                 "behind_ratio=3"])
 def test_bad_arguments_fail(built, tmp_path, bad):
     out = tmp_path / "p.json"
     proc = run_guest(tmp_path, "matmul", 16, f"{PROFILE},out={out},{bad}")
@@ -201,3 +202,63 @@ def test_bad_arguments_fail(built, tmp_path, bad):
     assert "profile:" in proc.stderr
     assert not out.exists()
     assert not list(tmp_path.glob("*.tmp.*"))
+
+
+# (line, (l1d size, ways), (l2 size, ways)): L2s smaller than, equal to and larger than
+# the L1D, where the whole-stream estimate is furthest off.
+BEHIND = [
+    (16, (4096, 2), (2048, 2)),
+    (32, (32768, 4), (8192, 4)),
+    (32, (16384, 2), (16384, 2)),
+    (64, (8192, 8), (16384, 8)),
+    (64, (1024, 1), (8192, 8)),
+]
+
+
+@pytest.fixture(scope="session", params=WORKLOADS[1:], ids=[f"{k}{n}" for k, n in WORKLOADS[1:]])
+def behind_profile(request, built, tmp_path_factory):
+    kernel, size = request.param
+    workdir = tmp_path_factory.mktemp(f"behind-{kernel}{size}")
+    return workdir, kernel, size, profile(workdir, kernel, size, l1d_kib="1:4:8:16:32")
+
+
+@pytest.mark.parametrize("geom", BEHIND, ids=[f"l{g[0]}-d{g[1][0]}x{g[1][1]}-l2{g[2][0]}x{g[2][1]}"
+                                              for g in BEHIND])
+def test_l2_behind_l1d_against_cachesim(behind_profile, geom):
+    """The stream the profile sends each L1D's L2 is the simulator's L2 stream without the
+    L1I's misses: exactly as many accesses; its misses and write-backs are lower bounds
+    (extra accesses to an LRU cache only lengthen stack distances); the L1I's misses and
+    the data lines they push out account for the rest of the misses (measured: less than
+    twice the L1I's misses)."""
+    workdir, kernel, size, prof = behind_profile
+    line, l1d, l2 = geom
+    out = workdir / "cachesim.json"
+    proc = run_guest(workdir, kernel, size,
+                     f"{CACHESIM},l1i_size=32768,l1i_ways=8,l1d_size={l1d[0]},"
+                     f"l1d_ways={l1d[1]},l2_size={l2[0]},l2_ways={l2[1]},line={line},out={out}")
+    assert proc.returncode == 0, proc.stderr
+    sim = json.loads(out.read_text())
+    entry = prof["l2_behind_l1d"][str(line)][f"{l1d[0] // (l1d[1] * line)}x{l1d[1]}"]
+    sets = str(l2[0] // (l2[1] * line))
+    row = entry["misses"][sets]
+    l2_misses = row[0] - sum(row[1:1 + l2[1]])
+    l2_writebacks = entry["writebacks"][sets][l2[1] - 1]
+    assert entry["accesses"] == row[0] == sim["l2_accesses"] - sim["l1i_misses"]
+    assert l2_misses <= sim["l2_misses"] <= l2_misses + 2 * sim["l1i_misses"]
+    assert l2_writebacks <= sim["l2_writebacks"]
+
+
+def test_l2_behind_l1d_levels_and_default(behind_profile):
+    _, _, _, prof = behind_profile
+    behind = prof["l2_behind_l1d"]
+    # 1, 4, 8, 16, 32 KiB x ways 1, 2, 4, 8 where the set count is a power of two >= 1
+    assert sorted(behind["64"]) == sorted(
+        f"{kib * 1024 // (w * 64)}x{w}" for kib in (1, 4, 8, 16, 32) for w in (1, 2, 4, 8))
+    # L2s up to 8x the L1D's capacity: 8 KiB behind 1 KiB of 64 B lines is 128 sets at most
+    assert list(behind["64"]["16x1"]["misses"])[-1] == "128"
+    assert list(behind["16"]["2048x1"]["misses"])[-1] == "8192"      # capped at max_sets
+
+
+def test_l2_behind_l1d_is_off_by_default(workload):
+    _, _, _, prof = workload
+    assert prof["l2_behind_l1d"] == {"16": {}, "32": {}, "64": {}}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..families.cache import Family as CacheFamily
 from ..families.cache import geometry, profiles, program, timing
-from ..families.cache.estimate import l2_counts
+from ..families.cache.estimate import behind_l1d, l2_counts
 from .base import Backend as _Base
 from .base import EvaluationFailed
 
@@ -60,10 +60,12 @@ def estimate(profile: Mapping[str, Any], h, constants: Mapping[str, float]) -> d
               "l1i_misses": misses(streams["instr"], h.l1i.line_bytes, h.l1i.sets, h.l1i.ways),
               "l1d_misses": misses(streams["data"], h.l1d.line_bytes, h.l1d.sets, h.l1d.ways)}
     counts["l1d_writebacks"] = writebacks(profile, h.l1d.line_bytes, h.l1d.sets, h.l1d.ways)
+    l2 = (h.l2.line_bytes, h.l2.sets, h.l2.ways)
     counts["l2_misses"], counts["l2_writebacks"] = l2_counts(
         counts["l1i_misses"], counts["l1d_misses"], counts["l1d_writebacks"],
-        misses(streams["unified"], h.l2.line_bytes, h.l2.sets, h.l2.ways),
-        writebacks(profile, h.l2.line_bytes, h.l2.sets, h.l2.ways))
+        misses(streams["unified"], *l2), writebacks(profile, *l2),
+        misses(streams["instr"], *l2),
+        behind_l1d(profile, h.l1d.line_bytes, h.l1d.sets, h.l1d.ways, h.l2.sets, h.l2.ways))
     counts["cycles"] = float(timing.cycles(counts, constants))
     return counts
 
@@ -106,9 +108,16 @@ class Backend(_Base):
 
     def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
         s = self.settings
-        key = (program.program_for(s, point), tuple(program.program_arguments(s, point)))
+        h = geometry.hierarchy(point, s["cache"])
+        # behind_l1d: this point's L1D only (a space's points share a few L1D sizes).
+        kib = h.l1d.size_bytes // 1024
+        behind = ([kib] if s.get("l2_estimate") == "behind_l1d" and kib > 0
+                  and kib & (kib - 1) == 0 else None)
+        key = (program.program_for(s, point), tuple(program.program_arguments(s, point)),
+               tuple(behind or ()))
         profile = self._profiles.get(key)
         if profile is None:
-            profile = profiles.profile(key[0], list(key[1]), s["qemu"], self.timeout_s)
+            profile = profiles.profile(key[0], list(key[1]), s["qemu"], self.timeout_s,
+                                       l1d_kib=behind)
             self._profiles[key] = profile
-        return estimate(profile, geometry.hierarchy(point, s["cache"]), timing.of(s))
+        return estimate(profile, h, timing.of(s))

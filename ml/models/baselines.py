@@ -36,7 +36,10 @@ def regressors(seed: int) -> dict[str, tuple[str, str, dict]]:
         # subsampling (0.9) it was 11%: a tree without the workload column is useless here.
         "xgb": ("xgboost", "XGBRegressor",
                 {"n_estimators": 2000, "learning_rate": 0.02, "max_depth": 6,
-                 "subsample": 0.8, "random_state": seed, "n_jobs": 2}),
+                 "subsample": 0.8, "random_state": seed,
+                 # One thread: with two on a 2-core machine that is busy with anything
+                 # else, OpenMP's waiting made one fit 60x slower (9 s -> 550 s).
+                 "n_jobs": 1}),
         "lr": ("sklearn.linear_model", "LinearRegression", {}),
         # Early stopping on 10% of the training points; the target is standardised too
         # (see pipeline()), so that ln(y) of any magnitude starts near the output's range.

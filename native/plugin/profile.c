@@ -27,6 +27,12 @@
  *                   (or by ',' escaped for qemu as ',,')
  *   max_ways=8      1..32
  *   max_sets=8192   power of two, 1..1048576
+ *   l1d_kib=none    L1D sizes (KiB, powers of two, e.g. 1:2:4:8:16:32) whose
+ *                   L2 is profiled behind them (see below); none by default:
+ *                   it costs 10-20x the rest of the profile on miss-heavy
+ *                   kernels (about 19 L2 accesses per data access for nw)
+ *   behind_ratio=8  power of two: those L2s up to this many times the L1D's
+ *                   capacity (larger ones see nearly the unified stream)
  *
  * JSON (one object):
  *   instructions, loads, stores, max_ways, max_sets, lines: [..],
@@ -38,6 +44,14 @@
  *   writebacks: {"data": {"L": {"S": [wb1, ..., wb_max_ways]}}}  (write-backs
  *     of a write-back, write-allocate LRU cache with S sets, W ways, L-byte
  *     lines on the data stream, i.e. cachesim's L1D: wbW; see touch_data_w)
+ *   l2_behind_l1d: {"L": {"S1xW1": {"accesses": n, "misses": {"S": [accesses,
+ *     h1, ..., beyond]}, "writebacks": {"S": [wb1, ...]}}}}  (S up to
+ *     behind_ratio x the L1D's capacity in lines; for every L1D
+ *     of l1d_kib x power-of-two ways <= max_ways with L-byte lines, S1 sets
+ *     and W1 ways: the stream that L1D sends to the L2, i.e. each miss's
+ *     fill then the dirty victim's write-back, through every LRU cache of S
+ *     sets and L-byte lines, write-back and write-allocate, as cachesim's L2
+ *     but without the L1I's misses; see l2_behind)
  *
  * Speed notes:
  *   - per line size and stream all set counts are walked from S = 1 upwards.
@@ -113,6 +127,7 @@ typedef struct {
     uint64_t *wb;       /* data stream: nlev x ways, [W - 1] = write-backs of
                            a W-way cache (dirty lines pushed past depth W) */
     uint64_t accesses;
+    unsigned nlev;      /* levels: 2^0 .. 2^(nlev - 1) sets */
     unsigned shift;     /* log2 line size */
     LineSet *fp;        /* footprint (instr/data streams only) */
 #ifdef PROF_STATS
@@ -129,6 +144,33 @@ static unsigned min_shift;          /* log2 of the smallest line size */
 static uint64_t min_line;
 
 static Prof prof[ST_N][MAX_LINES];
+
+/*
+ * What one data access did to the data stream's stacks, per level k: the
+ * index where the line was found (0 = depth 1; ways = beyond), and for each
+ * W the line pushed from depth W to W + 1 (the victim of a W-way cache) and
+ * whether it was dirty for W. Levels from `stop` on found it at depth 1.
+ */
+#define MAX_LEVELS 21
+typedef struct {
+    unsigned found[MAX_LEVELS];
+    uint64_t victim[MAX_LEVELS][MAX_WAYS_LIMIT];
+    uint32_t victim_dirty[MAX_LEVELS];
+    unsigned stop;
+} Capture;
+
+/* An L1D geometry and the L2 behind it (the stream that L1D sends it). */
+typedef struct {
+    unsigned level, ways;   /* log2 sets, ways of the L1D */
+    Prof l2;
+} Behind;
+
+#define MAX_L1D_SIZES 16
+static unsigned n_l1d_sizes = 0;  /* none unless asked: see l1d_kib */
+static uint64_t l1d_kib[MAX_L1D_SIZES] = { 1, 2, 4, 8, 16, 32, 64 };
+static uint64_t behind_ratio = 8;  /* largest L2 / L1D capacity profiled behind it */
+static Behind *behind[MAX_LINES];
+static unsigned n_behind[MAX_LINES];
 static LineSet footprint[2][MAX_LINES];
 
 static uint64_t n_insns;            /* inline per-TB adds */
@@ -212,7 +254,7 @@ void touch_w(Prof *p, uint64_t line, uint64_t repeats, const unsigned w)
 #ifdef PROF_STATS
     p->calls++;
 #endif
-    for (k = 0; k < nlev; k++, hist += w + 1) {
+    for (k = 0; k < p->nlev; k++, hist += w + 1) {
         uint64_t first = (UINT64_C(1) << k) - 1;
         uint64_t *s = p->tags + (first + (line & first)) * w;
         uint64_t prev;
@@ -254,23 +296,27 @@ void touch_w(Prof *p, uint64_t line, uint64_t repeats, const unsigned w)
  * does not flush either).
  */
 static inline __attribute__((always_inline))
-void touch_data_w(Prof *p, uint64_t line, bool store, const unsigned w)
+void touch_data_w(Prof *p, uint64_t line, bool store, const unsigned w,
+                  Capture *cap)
 {
     const uint32_t all = w >= 32 ? UINT32_MAX : (UINT32_C(1) << w) - 1;
     uint64_t *hist = p->hist, *wb = p->wb;
     unsigned k, i = 0;
 
     p->accesses++;
-    for (k = 0; k < nlev; k++, hist += w + 1, wb += w) {
+    for (k = 0; k < p->nlev; k++, hist += w + 1, wb += w) {
         uint64_t first = (UINT64_C(1) << k) - 1;
         uint64_t *s = p->tags + (first + (line & first)) * w;
         uint32_t *d = p->dirty + (first + (line & first)) * w;
         uint64_t prev;
-        uint32_t prev_dirty, mine = 0;
+        uint32_t prev_dirty, mine = 0, pushed_dirty = 0;
 
         if (s[0] == line) {             /* depth 1 here and at every larger S */
             p->stop1[k]++;
-            for (; store && k < nlev; k++) {
+            if (cap) {
+                cap->stop = k;
+            }
+            for (; store && k < p->nlev; k++) {
                 first = (UINT64_C(1) << k) - 1;
                 p->dirty[(first + (line & first)) * w] |= all;
             }
@@ -285,6 +331,10 @@ void touch_data_w(Prof *p, uint64_t line, bool store, const unsigned w)
 
             /* prev goes from depth i to i + 1: it leaves the i-way cache */
             wb[i - 1] += (prev_dirty >> (i - 1)) & 1;
+            if (cap) {
+                cap->victim[k][i - 1] = prev;
+                pushed_dirty |= prev_dirty & (UINT32_C(1) << (i - 1));
+            }
             s[i] = prev;
             d[i] = prev_dirty & ~(UINT32_C(1) << (i - 1));
             if (t == line) {
@@ -296,21 +346,58 @@ void touch_data_w(Prof *p, uint64_t line, bool store, const unsigned w)
         }
         if (i == w) {                   /* prev leaves the stack: depth w + 1 */
             wb[w - 1] += (prev_dirty >> (w - 1)) & 1;
+            if (cap) {
+                cap->victim[k][w - 1] = prev;
+                pushed_dirty |= prev_dirty & (UINT32_C(1) << (w - 1));
+            }
+        }
+        if (cap) {
+            cap->found[k] = i;
+            cap->victim_dirty[k] = pushed_dirty;
         }
         d[0] = mine | (store ? all : 0);
         hist[i]++;
+    }
+    if (cap) {
+        cap->stop = p->nlev;
     }
     if (i == w && p->fp) {
         set_insert(p->fp, line);
     }
 }
 
-static inline void touch_data(Prof *p, uint64_t line, bool store)
+static inline void touch_data(Prof *p, uint64_t line, bool store, Capture *cap)
 {
     if (likely(ways == 8)) {
-        touch_data_w(p, line, store, 8);
+        touch_data_w(p, line, store, 8, cap);
     } else {
-        touch_data_w(p, line, store, ways);
+        touch_data_w(p, line, store, ways, cap);
+    }
+}
+
+/*
+ * The L2s behind the L1Ds of line size j, after the data stream's access to
+ * `line` recorded in `cap`: an L1D of 2^level sets and W ways missed iff the
+ * line was not among the W most recent of its set; then the L2 gets the fill
+ * (clean) and, if the L1D's victim was dirty, its write-back (dirty), in
+ * cachesim's order. An L2 access is a data-stream touch of that L2's stacks,
+ * so one pass gives every L2 set count and associativity.
+ */
+static void l2_behind(unsigned j, uint64_t line, const Capture *cap)
+{
+    unsigned g;
+
+    for (g = 0; g < n_behind[j]; g++) {
+        Behind *b = &behind[j][g];
+        unsigned k = b->level, w = b->ways;
+
+        if (k >= cap->stop || cap->found[k] < w) {
+            continue;                   /* a hit in that L1D */
+        }
+        touch_data(&b->l2, line, false, NULL);
+        if ((cap->victim_dirty[k] >> (w - 1)) & 1) {
+            touch_data(&b->l2, cap->victim[k][w - 1], true, NULL);
+        }
     }
 }
 
@@ -341,11 +428,16 @@ static inline void data_access(uint64_t vaddr, bool store)
 {
     unsigned j;
 
+    Capture cap;
+
     for (j = 0; j < n_lines; j++) {
         uint64_t line = vaddr >> prof[ST_DATA][j].shift;
 
-        touch_data(&prof[ST_DATA][j], line, store);
+        touch_data(&prof[ST_DATA][j], line, store, n_behind[j] ? &cap : NULL);
         touch(&prof[ST_UNIFIED][j], line, 0);
+        if (n_behind[j]) {
+            l2_behind(j, line, &cap);
+        }
     }
 }
 
@@ -475,9 +567,50 @@ static void vcpu_init_cb(qemu_plugin_id_t id, unsigned int vcpu_index)
 /* ------------------------------------------------------------------ */
 /* output                                                               */
 
+/* {"S": [accesses, h1 (with the depth-1 stops), ..., h_ways, beyond], ...} */
+static bool write_hist(FILE *f, const Prof *p)
+{
+    uint64_t depth1 = 0;
+    unsigned k, d;
+    bool ok = fputc('{', f) != EOF;
+
+    for (k = 0; k < p->nlev; k++) {
+        const uint64_t *h = p->hist + (size_t)k * (ways + 1);
+
+        depth1 += p->stop1[k];
+        ok &= fprintf(f, "%s\"%" PRIu64 "\": [%" PRIu64 ", %" PRIu64,
+                      k ? ", " : "", UINT64_C(1) << k, p->accesses,
+                      h[0] + depth1) > 0;
+        for (d = 1; d <= ways; d++) {
+            ok &= fprintf(f, ", %" PRIu64, h[d]) > 0;
+        }
+        ok &= fputc(']', f) != EOF;
+    }
+    return ok && fputc('}', f) != EOF;
+}
+
+/* {"S": [wb1, ..., wb_ways], ...} */
+static bool write_wb(FILE *f, const Prof *p)
+{
+    unsigned k, d;
+    bool ok = fputc('{', f) != EOF;
+
+    for (k = 0; k < p->nlev; k++) {
+        const uint64_t *w = p->wb + (size_t)k * ways;
+
+        ok &= fprintf(f, "%s\"%" PRIu64 "\": [", k ? ", " : "",
+                      UINT64_C(1) << k) > 0;
+        for (d = 0; d < ways; d++) {
+            ok &= fprintf(f, "%s%" PRIu64, d ? ", " : "", w[d]) > 0;
+        }
+        ok &= fputc(']', f) != EOF;
+    }
+    return ok && fputc('}', f) != EOF;
+}
+
 static bool write_json(FILE *f)
 {
-    unsigned s, j, k, d;
+    unsigned s, j, g;
     bool ok = true;
 
     ok &= fprintf(f, "{\"instructions\": %" PRIu64 ", \"loads\": %" PRIu64
@@ -502,45 +635,34 @@ static bool write_json(FILE *f)
     for (s = 0; s < ST_N; s++) {
         ok &= fprintf(f, "%s\n  \"%s\": {", s ? "," : "", stream_names[s]) > 0;
         for (j = 0; j < n_lines; j++) {
-            Prof *p = &prof[s][j];
-            uint64_t depth1 = 0;
-
-            ok &= fprintf(f, "%s\n   \"%u\": {", j ? "," : "",
+            ok &= fprintf(f, "%s\n   \"%u\": ", j ? "," : "",
                           line_sizes[j]) > 0;
-            for (k = 0; k < nlev; k++) {
-                const uint64_t *h = p->hist + (size_t)k * (ways + 1);
-
-                depth1 += p->stop1[k];
-                ok &= fprintf(f, "%s\"%" PRIu64 "\": [%" PRIu64 ", %" PRIu64,
-                              k ? ", " : "", UINT64_C(1) << k, p->accesses,
-                              h[0] + depth1) > 0;
-                for (d = 1; d <= ways; d++) {
-                    ok &= fprintf(f, ", %" PRIu64, h[d]) > 0;
-                }
-                ok &= fputc(']', f) != EOF;
-            }
-            ok &= fputc('}', f) != EOF;
+            ok &= write_hist(f, &prof[s][j]);
         }
         ok &= fputc('}', f) != EOF;
     }
     ok &= fputs("},\n \"writebacks\": {\"data\": {", f) >= 0;
     for (j = 0; j < n_lines; j++) {
-        const Prof *p = &prof[ST_DATA][j];
-
+        ok &= fprintf(f, "%s\n   \"%u\": ", j ? "," : "", line_sizes[j]) > 0;
+        ok &= write_wb(f, &prof[ST_DATA][j]);
+    }
+    ok &= fputs("}},\n \"l2_behind_l1d\": {", f) >= 0;
+    for (j = 0; j < n_lines; j++) {
         ok &= fprintf(f, "%s\n   \"%u\": {", j ? "," : "", line_sizes[j]) > 0;
-        for (k = 0; k < nlev; k++) {
-            const uint64_t *w = p->wb + (size_t)k * ways;
+        for (g = 0; g < n_behind[j]; g++) {
+            const Behind *b = &behind[j][g];
 
-            ok &= fprintf(f, "%s\"%" PRIu64 "\": [", k ? ", " : "",
-                          UINT64_C(1) << k) > 0;
-            for (d = 0; d < ways; d++) {
-                ok &= fprintf(f, "%s%" PRIu64, d ? ", " : "", w[d]) > 0;
-            }
-            ok &= fputc(']', f) != EOF;
+            ok &= fprintf(f, "%s\n    \"%" PRIu64 "x%u\": {\"accesses\": %" PRIu64
+                          ", \"misses\": ", g ? "," : "", UINT64_C(1) << b->level,
+                          b->ways, b->l2.accesses) > 0;
+            ok &= write_hist(f, &b->l2);
+            ok &= fputs(", \"writebacks\": ", f) >= 0;
+            ok &= write_wb(f, &b->l2);
+            ok &= fputc('}', f) != EOF;
         }
         ok &= fputc('}', f) != EOF;
     }
-    ok &= fputs("}}}\n", f) >= 0;
+    ok &= fputs("}}\n", f) >= 0;
     return ok;
 }
 
@@ -617,12 +739,80 @@ static bool parse_lines(const char *s)
     }
 }
 
-static bool prof_init(Prof *p, unsigned shift, LineSet *fp, bool dirty)
+static bool parse_l1d_kib(const char *s)
 {
-    uint64_t ntags = (2 * max_sets - 1) * ways, i;
+    n_l1d_sizes = 0;
+    if (strcmp(s, "none") == 0) {
+        return true;
+    }
+    for (;;) {
+        char *end;
+        uint64_t v;
+
+        if (!parse_u64(s, &end, &v) || !is_pow2(v) || v > (UINT64_C(1) << 20) ||
+            n_l1d_sizes == MAX_L1D_SIZES) {
+            fprintf(stderr, "profile: l1d_kib: at most %d sizes in KiB, powers of "
+                    "two up to 1048576, separated by ':', or none\n", MAX_L1D_SIZES);
+            return false;
+        }
+        l1d_kib[n_l1d_sizes++] = v;
+        if (*end == '\0') {
+            return true;
+        }
+        if (*end != ':' && *end != ',') {
+            fprintf(stderr, "profile: l1d_kib: bad separator '%c'\n", *end);
+            return false;
+        }
+        s = end + 1;
+    }
+}
+
+static bool prof_init(Prof *p, unsigned shift, LineSet *fp, bool dirty,
+                      unsigned levels);
+
+/* The L1D geometries of line size j whose L2 is profiled: l1d_kib x ways
+   1, 2, 4, ... <= max_ways, where the set count is 1..max_sets. */
+static bool behind_init(unsigned j)
+{
+    unsigned a, w, n = 0;
+
+    behind[j] = calloc((size_t)MAX_L1D_SIZES * 6, sizeof(Behind));
+    if (!behind[j]) {
+        fprintf(stderr, "profile: out of memory\n");
+        return false;
+    }
+    for (a = 0; a < n_l1d_sizes; a++) {
+        for (w = 1; w <= ways; w *= 2) {
+            uint64_t sets = l1d_kib[a] * 1024 / ((uint64_t)w * line_sizes[j]);
+
+            if (sets < 1 || sets > max_sets || !is_pow2(sets)) {
+                continue;
+            }
+            /* L2s of up to behind_ratio x this L1D's capacity (any ways) */
+            uint64_t l2_sets = behind_ratio * l1d_kib[a] * 1024 / line_sizes[j];
+            unsigned levels = l2_sets > max_sets ? nlev
+                              : (unsigned)__builtin_ctzll(l2_sets) + 1;
+
+            behind[j][n].level = (unsigned)__builtin_ctzll(sets);
+            behind[j][n].ways = w;
+            if (!prof_init(&behind[j][n].l2, (unsigned)__builtin_ctz(line_sizes[j]),
+                           NULL, true, levels)) {
+                return false;
+            }
+            n++;
+        }
+    }
+    n_behind[j] = n;
+    return true;
+}
+
+static bool prof_init(Prof *p, unsigned shift, LineSet *fp, bool dirty,
+                      unsigned levels)
+{
+    uint64_t ntags = ((UINT64_C(1) << levels) - 1) * ways, i;
 
     p->dirty = dirty ? calloc(ntags, sizeof(uint32_t)) : NULL;
-    p->wb = dirty ? calloc((size_t)nlev * ways, sizeof(uint64_t)) : NULL;
+    p->wb = dirty ? calloc((size_t)levels * ways, sizeof(uint64_t)) : NULL;
     if (dirty && (!p->dirty || !p->wb)) {
         fprintf(stderr, "profile: out of memory\n");
         return false;
@@ -630,8 +820,8 @@ static bool prof_init(Prof *p, unsigned shift, LineSet *fp, bool dirty)
 
     /* 64-byte aligned: with 8 ways one set is one host cache line */
     p->tags = aligned_alloc(64, (ntags * sizeof(uint64_t) + 63) & ~(size_t)63);
-    p->hist = calloc((size_t)nlev * (ways + 1), sizeof(uint64_t));
-    p->stop1 = calloc(nlev, sizeof(uint64_t));
+    p->hist = calloc((size_t)levels * (ways + 1), sizeof(uint64_t));
+    p->stop1 = calloc(levels, sizeof(uint64_t));
     if (!p->tags || !p->hist || !p->stop1) {
         fprintf(stderr, "profile: out of memory\n");
         return false;
@@ -640,6 +830,7 @@ static bool prof_init(Prof *p, unsigned shift, LineSet *fp, bool dirty)
         p->tags[i] = INVALID;
     }
     p->accesses = 0;
+    p->nlev = levels;
     p->shift = shift;
     p->fp = fp;
     return true;
@@ -695,9 +886,20 @@ int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
                 return -1;
             }
             max_sets = v;
+        } else if (klen == 12 && strncmp(arg, "behind_ratio", 12) == 0) {
+            if (!parse_u64(eq + 1, &end, &v) || *end || !is_pow2(v) || v > 4096) {
+                fprintf(stderr, "profile: behind_ratio must be a power of two "
+                        "in 1..4096\n");
+                return -1;
+            }
+            behind_ratio = v;
+        } else if (klen == 7 && strncmp(arg, "l1d_kib", 7) == 0) {
+            if (!parse_l1d_kib(eq + 1)) {
+                return -1;
+            }
         } else {
             fprintf(stderr, "profile: unknown argument '%s' (known: out, "
-                    "lines, max_ways, max_sets)\n", arg);
+                    "lines, max_ways, max_sets, l1d_kib, behind_ratio)\n", arg);
             return -1;
         }
     }
@@ -715,9 +917,14 @@ int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
         for (j = 0; j < n_lines; j++) {
             if (!prof_init(&prof[s][j],
                            (unsigned)__builtin_ctz(line_sizes[j]),
-                           s < 2 ? &footprint[s][j] : NULL, s == ST_DATA)) {
+                           s < 2 ? &footprint[s][j] : NULL, s == ST_DATA, nlev)) {
                 return -1;
             }
+        }
+    }
+    for (j = 0; j < n_lines; j++) {
+        if (!behind_init(j)) {
+            return -1;
         }
     }
 

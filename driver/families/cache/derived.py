@@ -8,8 +8,8 @@ For a design point and its workload's profile:
   whole instruction or data stream, per set);
 - estimated L1D write-backs: exact for that geometry (the profile's dirty-line counts of
   the data stream);
-- estimated L2 misses and write-backs: the whole stream through an LRU cache of the L2's
-  geometry, bounded by what the real L2 gets (:mod:`.estimate`);
+- estimated L2 misses and write-backs: what the L1D sends the L2 through an LRU cache of
+  the L2's geometry (recorded by the profile), plus the L1I's misses (:mod:`.estimate`);
 - estimated cycles with the spec's timing model (:mod:`.timing`) from those counts.
 Counts enter as log2(1 + count). Column names start with ``est_``.
 """
@@ -20,7 +20,7 @@ import pandas as pd
 
 from ...backends.base import SpecError
 from . import profiles, timing
-from .estimate import l2_counts
+from .estimate import behind_l1d, l2_counts
 from .geometry import CACHE_FIELDS
 from .program import program_arguments, program_for
 
@@ -54,6 +54,31 @@ def _writebacks(profile: dict, line: np.ndarray, sets: np.ndarray,
     return out
 
 
+def _behind(profile: dict, g: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(misses, write-backs) of each point's L2 on what its L1D sends it, NaN where the
+    profile does not have that L1D, vectorised."""
+    keys = np.stack([g["line"], g["l1d_sets"], g["l1d_ways"], g["l2_sets"], g["l2_ways"]])
+    misses, writebacks = np.full(keys.shape[1], np.nan), np.full(keys.shape[1], np.nan)
+    for key in {tuple(k) for k in keys.T.tolist()}:
+        found = behind_l1d(profile, *key)
+        if found is not None:
+            where = np.all(keys == np.array(key)[:, None], axis=0)
+            misses[where], writebacks[where] = found
+    return misses, writebacks
+
+
+def behind_sizes(spec: dict, g: dict[str, np.ndarray]) -> list[int] | None:
+    """The L1D sizes (KiB) whose L2 the profiles record behind them: with
+    ``l2_estimate: behind_l1d``, the spec's own (its parameter's values, else these
+    points'), powers of two only; else None."""
+    if spec["backend"]["settings"].get("l2_estimate") != "behind_l1d":
+        return None
+    values = next((p.get("values") for p in spec["parameters"]
+                   if p["name"] == "l1d_size_kib"), None)
+    sizes = {int(v) for v in values} if values else set((g["l1d_size"] // 1024).tolist())
+    return sorted(v for v in sizes if v > 0 and v & (v - 1) == 0)
+
+
 def geometry(frame: pd.DataFrame, spec: dict) -> dict[str, np.ndarray]:
     fixed = spec["backend"]["settings"].get("cache", {})
     values = {name: (frame[name].to_numpy(dtype=np.int64) if name in frame.columns
@@ -81,6 +106,7 @@ def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
     for column in DERIVED:
         frame[column] = np.nan
     g = geometry(frame, spec)
+    behind_kib = behind_sizes(spec, g)
     groups = (frame.groupby(work_names, sort=False).indices if work_names
               else {(): np.arange(len(frame))})
     for key, index in groups.items():
@@ -88,7 +114,7 @@ def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
         point = dict(zip(work_names, key, strict=True))
         point.update({n: frame[n].iloc[index[0]] for n in names if n not in point})
         prof = profiles.profile(program_for(settings, point),
-                                program_arguments(settings, point))
+                                program_arguments(settings, point), l1d_kib=behind_kib)
         sub = {k: v[index] for k, v in g.items()}
         streams = prof["streams"]
         est = {}
@@ -99,9 +125,15 @@ def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
         footprint_data = np.array([lines["data"][str(size)] for size in sub["line"]])
         footprint_instr = np.array([lines["instr"][str(size)] for size in sub["line"]])
         est["l1d_wb"] = _writebacks(prof, sub["line"], sub["l1d_sets"], sub["l1d_ways"])
-        est["l2"], est["l2_wb"] = l2_counts(
-            est["l1i"], est["l1d"], est["l1d_wb"], est["l2"],
-            _writebacks(prof, sub["line"], sub["l2_sets"], sub["l2_ways"]), np.minimum)
+        l2 = (sub["line"], sub["l2_sets"], sub["l2_ways"])
+        common = (est["l1i"], est["l1d"], est["l1d_wb"], est["l2"], _writebacks(prof, *l2),
+                  _misses(streams["instr"], *l2))
+        whole = l2_counts(*common, minimum=np.minimum)
+        counts = _behind(prof, sub)
+        filtered = l2_counts(*common, behind=counts, minimum=np.minimum)
+        has = ~np.isnan(counts[0])
+        est["l2"], est["l2_wb"] = (np.where(has, f, w) for f, w in zip(filtered, whole,
+                                                                       strict=True))
         cycles = timing.cycles({"instructions": prof["instructions"], "l1i_misses": est["l1i"],
                                 "l1d_misses": est["l1d"], "l2_misses": est["l2"],
                                 "l2_writebacks": est["l2_wb"]}, constants)

@@ -1,7 +1,9 @@
 """One profiling run per workload point: the kernel once under QEMU with cyclecast's
 profiling plugin (``native/plugin/profile.c``), which records per-set LRU stack-distance
 histograms for every line size and set count. From them the L1 misses of every cache
-geometry follow exactly, without simulating each design point.
+geometry follow exactly, without simulating each design point; with
+``backend.settings.l2_estimate: behind_l1d`` the profile also runs the L2 behind each of the
+spec's L1D geometries (:mod:`.estimate`).
 
 Profiles are cached by (program contents, arguments) under ``build/profiles/`` (or
 ``$CYCLECAST_PROFILES``), so every design point, study and model reuses them. The profile
@@ -29,23 +31,27 @@ def cache_dir() -> Path:
 
 
 # Bumped when a profile of the same binary and arguments would come out different (2: the
-# program runs from its pinned path; 3: L1D write-backs), so that no stale cached profile is
-# reused.
-FORMAT = 3
+# program runs from its pinned path; 3: L1D write-backs; 4: the L2 behind each L1D), so
+# that no stale cached profile is reused.
+FORMAT = 4
 
 
-def _key(program: Path, args: list[str]) -> str:
+def _key(program: Path, args: list[str], l1d_kib: list[int]) -> str:
     digest = hashlib.sha256(program.read_bytes()).hexdigest()[:16]
     safe = "_".join(a.replace("/", "-") for a in args) or "noargs"
-    return f"{program.name}-{digest}-v{FORMAT}-{safe}"
+    behind = f"-l2behind{'.'.join(map(str, l1d_kib))}" if l1d_kib else ""
+    return f"{program.name}-{digest}-v{FORMAT}{behind}-{safe}"
 
 
 def profile(program: str | Path, args: list[str], qemu: str = "qemu-riscv64",
-            timeout_s: float = 3600) -> dict:
-    """The profile of ``program args`` (cached)."""
+            timeout_s: float = 3600, l1d_kib: list[int] | None = None) -> dict:
+    """The profile of ``program args`` (cached). ``l1d_kib``: L1D sizes (KiB, powers of
+    two) whose L2 the profile also records behind them (``l2_behind_l1d``: 10-20x the
+    profiling time on miss-heavy kernels)."""
     program = Path(program)
+    l1d_kib = sorted(set(l1d_kib or ()))
     directory = cache_dir()
-    path = directory / f"{_key(program, args)}.json"
+    path = directory / f"{_key(program, args, l1d_kib)}.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -57,7 +63,9 @@ def profile(program: str | Path, args: list[str], qemu: str = "qemu-riscv64",
         out = work / "profile.json"
         # Same guest stack strings as the qemu_riscv backend: same addresses, same counts.
         started = time.perf_counter()
-        status = run_with_timeout([qemu, "-0", "program", "-plugin", f"{PLUGIN},out={out}",
+        plugin = f"{PLUGIN},out={out}" + (
+            f",l1d_kib={':'.join(map(str, l1d_kib))}" if l1d_kib else "")
+        status = run_with_timeout([qemu, "-0", "program", "-plugin", plugin,
                                    "program", *args], work, timeout_s, env={})
         if status != 0 or not out.exists():
             raise EvaluationFailed(f"profiling {program.name} {' '.join(args)} failed "

@@ -46,6 +46,9 @@ WORKLOAD_SETTINGS_SCHEMA = {
     "source": {"type": "string", "minLength": 1},
     "binary": {"type": "string", "minLength": 1},
     "args": {"type": "array", "items": {"type": "string"}},
+    # How the profile estimates the L2 (driver/families/cache/estimate.py): whole_stream
+    # (the default) or behind_l1d (exact for L2s up to 8x the L1D; profiling 10-20x longer).
+    "l2_estimate": {"enum": ["whole_stream", "behind_l1d"]},
 }
 
 
