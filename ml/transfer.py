@@ -87,6 +87,9 @@ def prepare_transfer(source, target: FeatureSet, args: TransferOptions):
     from .models.cnn import CNN, conv_layers
 
     model = getattr(source.model, "inner", source.model)  # a residual CNN's network
+    if hasattr(model, "networks"):
+        raise DataError(f"--from {args.source}: an ensemble of {len(model.networks)} CNNs; "
+                        "transfer starts from one network (train the source with --members 1)")
     if not isinstance(model, CNN):
         raise DataError(f"--from {args.source}: not a CNN bundle ({source.meta.get('model')}); "
                         "transfer learning needs the CNN")

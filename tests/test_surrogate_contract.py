@@ -226,6 +226,40 @@ def test_cnn_warm_start_continues_from_the_trained_weights(data, fitted, tmp_pat
         history["val_mape_pct"], fresh_history["val_mape_pct"])
 
 
+# --- the cross-fitted CNN ensemble -----------------------------------------------------
+def test_cnn_ensemble_cross_fits_averages_and_round_trips(data, tmp_path):
+    """members=3: three networks, each stopped on its own third of training + validation
+    points; the prediction is their geometric mean, the spread their disagreement; a bundle
+    round trip predicts the same; it is a residual model like any other."""
+    model = make("cnn", "residual", 0, residual_column=ESTIMATE_COLUMN, members=3,
+                 **{**CNN_OPTIONS, "epochs": 8})
+    history = model.fit(data.X[TRAIN], data.y[TRAIN], data.X[VAL], data.y[VAL])
+    networks = model.inner.networks
+    assert len(networks) == 3 and len(history["members"]) == 3
+    assert history["epochs"] == sum(m["epochs"] for m in history["members"])
+    X = data.X[TEST]
+    logs = np.stack([np.log(n.predict(X)) for n in networks])
+    estimate = np.exp2(X[:, ESTIMATE_COLUMN].astype(float))
+    np.testing.assert_allclose(model.predict(X), np.exp(logs.mean(axis=0)) * estimate,
+                               rtol=1e-6)
+    spread = model.predict_spread(X)
+    assert spread.shape == (len(X),) and (spread > 0).all()
+    mean_predictor = mape(data.y[TEST], np.full(len(X), data.y[TRAIN].mean()))
+    assert mape(data.y[TEST], model.predict(X)) < mean_predictor
+    bundle.save(tmp_path / "ensemble", model, data.features, {"seed": 0})
+    loaded = bundle.load(tmp_path / "ensemble").model
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=1e-6)
+    assert len(loaded.inner.networks) == 3
+
+
+def test_cnn_ensemble_needs_two_members_and_enough_points(data):
+    with pytest.raises(DataError, match="at least 2 members"):
+        make("cnn", "log", 0, members=1.5)
+    model = make("cnn", "log", 0, members=4, **CNN_OPTIONS)
+    with pytest.raises(DataError, match="cannot be cut into 4 folds"):
+        model.fit(data.X[:5], data.y[:5], None, None)
+
+
 # --- classifiers -----------------------------------------------------------------------
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_classifier_with_a_single_class_predicts_it(name, data, tmp_path):

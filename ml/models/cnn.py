@@ -69,8 +69,13 @@ class CNN(Surrogate):
         self.y_mean, self.y_std = 0.0, 1.0
 
     @classmethod
-    def create(cls, name: str, target: str, seed: int, **options) -> CNN:
-        """A new CNN; it always fits ln(y) (a real target trains the same network)."""
+    def create(cls, name: str, target: str, seed: int, members: int = 1, **options):
+        """A new CNN; it always fits ln(y) (a real target trains the same network).
+        ``members`` > 1: that many, cross-fitted (:mod:`ml.models.ensemble`)."""
+        if members > 1:
+            from .ensemble import CNNEnsemble
+
+            return CNNEnsemble(members=members, seed=seed, **options)
         return cls(seed=seed, **options)
 
     # --- scaling ---------------------------------------------------------------------
@@ -149,7 +154,11 @@ class CNN(Surrogate):
                 "architecture": self.architecture}
 
     @classmethod
-    def load(cls, directory: Path, state: dict) -> CNN:
+    def load(cls, directory: Path, state: dict):
+        if "members" in state:  # saved by an ensemble
+            from .ensemble import CNNEnsemble
+
+            return CNNEnsemble.load(directory, state)
         keras = _keras()
         model = cls(seed=state["seed"], loss=state["loss"], **state["architecture"])
         model.model = keras.models.load_model(directory / state["file"], compile=False)
