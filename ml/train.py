@@ -163,8 +163,8 @@ def parse_args(argv=None) -> TrainConfig:
                    help="CNN: train this many networks by cross-fitting (the training and "
                    "validation points cut into that many folds, each network early-stopping "
                    "on its own fold; their validation scores are then in-sample) and predict "
-                   "with their geometric mean; 5 matched or beat the best baseline in "
-                   "bench/results/models_both_residual_ensemble.md, for 5x the training time")
+                   "with their geometric mean (bench/results/models_both_residual_ensemble.md: "
+                   "5 networks against the baselines), for K times the training time")
     p.add_argument("--from", dest="source", type=Path,
                    help="transfer learning: start from this CNN bundle (another kernel's, or "
                    "the same kernel trained on fewer samples)")

@@ -14,7 +14,7 @@ TRAIN_OPTIONS = [
     ("--learning-rate", "0", "must be > 0"), ("--dropout", "1.5", "must be < 1"),
     ("--patience", "-1", "must be >= 0"), ("--filters", "a,b", "comma-separated positive"),
     ("--kernel-size", "0", "must be >= 1"), ("--dense", "0", "comma-separated positive"),
-    ("--weight-decay", "-1", "must be >= 0"), ("--seed", "x", "invalid int value: 'x'"),
+    ("--weight-decay", "-1", "must be >= 0"), ("--members", "0", "must be >= 1"), ("--seed", "x", "invalid int value: 'x'"),
     ("--model", "gbm", "invalid choice: 'gbm'"), ("--split", "50/50", "TRAIN/VALIDATION/TEST"),
     ("--features", "magic", "allowed: auto, raw"), ("--response", "watts", "no response column"),
     ("--hold-out", "n", "expected COLUMN=VALUE"), ("--hold-out", "n=17", "no point"),
@@ -79,6 +79,13 @@ def test_train_output_that_cannot_be_written(finished_study, tmp_path, out, text
                       "--out", str(target), "--quiet")
     assert_one_line_error(proc, str(target), text)
     assert (tmp_path / "afile").read_text() == "keep\n"
+
+
+def test_train_from_with_members(finished_study, rf_bundle, tmp_path):
+    proc = run_module("ml.train", str(finished_study / "tabular.dat"), "--from",
+                      str(rf_bundle), "--members", "3", "--out", str(tmp_path / "m"))
+    assert_one_line_error(proc, "--members", "the transferred network is one CNN")
+    assert not (tmp_path / "m").exists()
 
 
 def test_train_from_with_an_architecture_option(finished_study, rf_bundle, tmp_path):
