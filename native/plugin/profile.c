@@ -366,7 +366,8 @@ void touch_data_w(Prof *p, uint64_t line, bool store, const unsigned w,
     }
 }
 
-static inline void touch_data(Prof *p, uint64_t line, bool store, Capture *cap)
+static inline __attribute__((always_inline))
+void touch_data(Prof *p, uint64_t line, bool store, Capture *cap)
 {
     if (likely(ways == 8)) {
         touch_data_w(p, line, store, 8, cap);
@@ -433,11 +434,13 @@ static inline void data_access(uint64_t vaddr, bool store)
     for (j = 0; j < n_lines; j++) {
         uint64_t line = vaddr >> prof[ST_DATA][j].shift;
 
-        touch_data(&prof[ST_DATA][j], line, store, n_behind[j] ? &cap : NULL);
-        touch(&prof[ST_UNIFIED][j], line, 0);
-        if (n_behind[j]) {
+        if (unlikely(n_behind[j])) {
+            touch_data(&prof[ST_DATA][j], line, store, &cap);
             l2_behind(j, line, &cap);
+        } else {                        /* a constant NULL: no capture code inlined */
+            touch_data(&prof[ST_DATA][j], line, store, NULL);
         }
+        touch(&prof[ST_UNIFIED][j], line, 0);
     }
 }
 
