@@ -193,7 +193,7 @@ def test_options(built, tmp_path):
 
 @pytest.mark.parametrize("bad", ["lines=48", "lines=16:16", "max_ways=0",
                                  "max_ways=33", "max_sets=3", "bogus=1",
-                                 "max_ways=x", "l1d_kib=3", "l1d_kib=4:x",
+                                 "max_ways=x", "l1d_kib=3", "l1d_kib=4:x", "l1d_kib=4:4",
                                  "behind_ratio=3"])
 def test_bad_arguments_fail(built, tmp_path, bad):
     out = tmp_path / "p.json"

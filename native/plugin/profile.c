@@ -27,8 +27,8 @@
  *                   (or by ',' escaped for qemu as ',,')
  *   max_ways=8      1..32
  *   max_sets=8192   power of two, 1..1048576
- *   l1d_kib=none    L1D sizes (KiB, powers of two, e.g. 1:2:4:8:16:32) whose
- *                   L2 is profiled behind them (see below); none by default:
+ *   l1d_kib=none    distinct L1D sizes (KiB, powers of two, e.g. 1:2:4:8:16)
+ *                   whose L2 is profiled behind them (see below); none by default:
  *                   it costs 10-20x the rest of the profile on miss-heavy
  *                   kernels (about 19 L2 accesses per data access for nw)
  *   behind_ratio=8  power of two: those L2s up to this many times the L1D's
@@ -166,6 +166,7 @@ typedef struct {
 } Behind;
 
 #define MAX_L1D_SIZES 16
+#define MAX_POW2_WAYS 6     /* 1, 2, 4, ..., MAX_WAYS_LIMIT (32) */
 static unsigned n_l1d_sizes = 0;  /* none unless asked: see l1d_kib */
 static uint64_t l1d_kib[MAX_L1D_SIZES] = { 1, 2, 4, 8, 16, 32, 64 };
 static uint64_t behind_ratio = 8;  /* largest L2 / L1D capacity profiled behind it */
@@ -707,67 +708,70 @@ static bool is_pow2(uint64_t x)
     return x && !(x & (x - 1));
 }
 
-static bool parse_lines(const char *s)
+/*
+ * A list of distinct powers of two in lo..hi, separated by ':' (or by ','
+ * escaped for qemu as ',,'), at most `max` of them, into out[0 .. *n - 1];
+ * else a one-line message naming the argument and false.
+ */
+static bool parse_pow2_list(const char *s, const char *name, uint64_t lo,
+                            uint64_t hi, unsigned max, uint64_t *out,
+                            unsigned *n)
 {
-    n_lines = 0;
+    *n = 0;
     for (;;) {
         char *end;
         uint64_t v;
         unsigned j;
 
-        if (!parse_u64(s, &end, &v) || !is_pow2(v) || v < 4 || v > 4096) {
-            fprintf(stderr, "profile: lines: each line size must be a power "
-                    "of two in 4..4096 (separated by ':')\n");
+        if (!parse_u64(s, &end, &v) || !is_pow2(v) || v < lo || v > hi) {
+            fprintf(stderr, "profile: %s: each value must be a power of two in "
+                    "%" PRIu64 "..%" PRIu64 " (separated by ':')\n", name, lo, hi);
             return false;
         }
-        for (j = 0; j < n_lines; j++) {
-            if (line_sizes[j] == v) {
-                fprintf(stderr, "profile: lines: %" PRIu64 " given twice\n", v);
+        for (j = 0; j < *n; j++) {
+            if (out[j] == v) {
+                fprintf(stderr, "profile: %s: %" PRIu64 " given twice\n", name, v);
                 return false;
             }
         }
-        if (n_lines == MAX_LINES) {
-            fprintf(stderr, "profile: lines: at most %d sizes\n", MAX_LINES);
+        if (*n == max) {
+            fprintf(stderr, "profile: %s: at most %u values\n", name, max);
             return false;
         }
-        line_sizes[n_lines++] = (unsigned)v;
+        out[(*n)++] = v;
         if (*end == '\0') {
             return true;
         }
         if (*end != ':' && *end != ',') {
-            fprintf(stderr, "profile: lines: bad separator '%c'\n", *end);
+            fprintf(stderr, "profile: %s: bad separator '%c'\n", name, *end);
             return false;
         }
         s = end + 1;
     }
 }
 
+static bool parse_lines(const char *s)
+{
+    uint64_t sizes[MAX_LINES];
+    unsigned j;
+
+    if (!parse_pow2_list(s, "lines", 4, 4096, MAX_LINES, sizes, &n_lines)) {
+        return false;
+    }
+    for (j = 0; j < n_lines; j++) {
+        line_sizes[j] = (unsigned)sizes[j];
+    }
+    return true;
+}
+
 static bool parse_l1d_kib(const char *s)
 {
-    n_l1d_sizes = 0;
     if (strcmp(s, "none") == 0) {
+        n_l1d_sizes = 0;
         return true;
     }
-    for (;;) {
-        char *end;
-        uint64_t v;
-
-        if (!parse_u64(s, &end, &v) || !is_pow2(v) || v > (UINT64_C(1) << 20) ||
-            n_l1d_sizes == MAX_L1D_SIZES) {
-            fprintf(stderr, "profile: l1d_kib: at most %d sizes in KiB, powers of "
-                    "two up to 1048576, separated by ':', or none\n", MAX_L1D_SIZES);
-            return false;
-        }
-        l1d_kib[n_l1d_sizes++] = v;
-        if (*end == '\0') {
-            return true;
-        }
-        if (*end != ':' && *end != ',') {
-            fprintf(stderr, "profile: l1d_kib: bad separator '%c'\n", *end);
-            return false;
-        }
-        s = end + 1;
-    }
+    return parse_pow2_list(s, "l1d_kib", 1, UINT64_C(1) << 20, MAX_L1D_SIZES,
+                           l1d_kib, &n_l1d_sizes);
 }
 
 static bool prof_init(Prof *p, unsigned shift, LineSet *fp, bool dirty,
@@ -779,7 +783,7 @@ static bool behind_init(unsigned j)
 {
     unsigned a, w, n = 0;
 
-    behind[j] = calloc((size_t)MAX_L1D_SIZES * 6, sizeof(Behind));
+    behind[j] = calloc((size_t)MAX_L1D_SIZES * MAX_POW2_WAYS, sizeof(Behind));
     if (!behind[j]) {
         fprintf(stderr, "profile: out of memory\n");
         return false;
