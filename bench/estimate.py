@@ -24,13 +24,10 @@ sys.path.insert(0, str(ROOT))
 from driver.families.cache import timing  # noqa: E402
 from ml import features as feature_sets  # noqa: E402
 from ml.data import read_table  # noqa: E402
+from ml.metrics import mape  # noqa: E402
 
 KERNELS = ("kmeans", "matmul", "nw", "backprop", "stencil")
 COUNTERS = ("l1d_misses", "l2_misses", "l1d_writebacks", "l2_writebacks")
-
-
-def mape(true: np.ndarray, pred: np.ndarray) -> float:
-    return float(np.mean(np.abs(pred - true) / true) * 100)
 
 
 def score(kernel: str, l2_estimate: str | None = None) -> dict:

@@ -24,12 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ml import features as feature_sets  # noqa: E402
+from ml import metrics  # noqa: E402
 from ml.data import read_table  # noqa: E402
 
 KERNELS = ("kmeans", "matmul", "nw", "backprop", "stencil")
@@ -37,8 +36,9 @@ RULES = ("whole_stream", "behind_l1d")
 
 
 def mape(true, pred) -> float:
+    """MAPE over the points where the simulator counted at least one."""
     keep = true > 0
-    return float(np.mean(np.abs(pred[keep] - true[keep]) / true[keep]) * 100)
+    return metrics.mape(true[keep], pred[keep])
 
 
 def score(kernel: str, sizes: int) -> dict:

@@ -137,10 +137,12 @@ def target_of(args) -> str:
     return getattr(args, "target", "log")
 
 
-def cnn(args, seed, column=None):
+def cnn(args, seed, column=None, **options):
+    """The benchmark's CNN (``options``: e.g. members for an ensemble)."""
     return make("cnn", target_of(args), seed, residual_column=column, epochs=args.epochs,
                 patience=args.patience, batch_size=args.batch_size,
-                learning_rate=args.learning_rate, dropout=args.dropout, progress=False)
+                learning_rate=args.learning_rate, dropout=args.dropout, progress=False,
+                **options)
 
 
 def train_cnn(args, kernel: Kernel, train, val, seed, start_from=None):
@@ -262,11 +264,8 @@ def main() -> int:
                 model, history = train_cnn(args, kernel, train, val, args.seed)
                 entries.append(("cnn", model, history))
             if "cnn-ensemble" in wanted:  # cross-fitted on all N points (ml/models/ensemble.py)
-                model = make("cnn", target_of(args), args.seed,
-                             residual_column=residual_column(args, kernel),
-                             members=args.members, epochs=args.epochs, patience=args.patience,
-                             batch_size=args.batch_size, learning_rate=args.learning_rate,
-                             dropout=args.dropout, progress=False)
+                model = cnn(args, args.seed, residual_column(args, kernel),
+                            members=args.members)
                 history = model.fit(kernel.X[train], kernel.cycles[train], kernel.X[val],
                                     kernel.cycles[val])
                 entries.append(("cnn-ensemble", model, history))

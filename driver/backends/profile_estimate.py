@@ -110,9 +110,7 @@ class Backend(_Base):
         s = self.settings
         h = geometry.hierarchy(point, s["cache"])
         # behind_l1d: this point's L1D only (a space's points share a few L1D sizes).
-        kib = h.l1d.size_bytes // 1024
-        behind = ([kib] if s.get("l2_estimate") == "behind_l1d" and kib > 0
-                  and kib & (kib - 1) == 0 else None)
+        behind = profiles.behind_l1d_sizes(s, [h.l1d.size_bytes // 1024])
         key = (program.program_for(s, point), tuple(program.program_arguments(s, point)),
                tuple(behind or ()))
         profile = self._profiles.get(key)

@@ -68,15 +68,13 @@ def _behind(profile: dict, g: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nda
 
 
 def behind_sizes(spec: dict, g: dict[str, np.ndarray]) -> list[int] | None:
-    """The L1D sizes (KiB) whose L2 the profiles record behind them: with
-    ``l2_estimate: behind_l1d``, the spec's own (its parameter's values, else these
-    points'), powers of two only; else None."""
-    if spec["backend"]["settings"].get("l2_estimate") != "behind_l1d":
-        return None
+    """The L1D sizes (KiB) whose L2 the profiles record behind them
+    (:func:`.profiles.behind_l1d_sizes`): the spec's own, its parameter's values, else
+    these points'."""
     values = next((p.get("values") for p in spec["parameters"]
                    if p["name"] == "l1d_size_kib"), None)
-    sizes = {int(v) for v in values} if values else set((g["l1d_size"] // 1024).tolist())
-    return sorted(v for v in sizes if v > 0 and v & (v - 1) == 0)
+    return profiles.behind_l1d_sizes(spec["backend"]["settings"], values if values else
+                                     (g["l1d_size"] // 1024).tolist())
 
 
 def geometry(frame: pd.DataFrame, spec: dict) -> dict[str, np.ndarray]:

@@ -22,6 +22,10 @@ from ...backends.base import EvaluationFailed
 from ...process import last_line, run_with_timeout
 from .program import BUILD, pinned_copy
 
+TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Mapping
+
 PLUGIN = BUILD / "plugins" / "libprofile.so"
 RUNS_LOG = "runs.log"  # one line per real profiling run (tests count them)
 
@@ -41,6 +45,14 @@ def _key(program: Path, args: list[str], l1d_kib: list[int]) -> str:
     safe = "_".join(a.replace("/", "-") for a in args) or "noargs"
     behind = f"-l2behind{'.'.join(map(str, l1d_kib))}" if l1d_kib else ""
     return f"{program.name}-{digest}-v{FORMAT}{behind}-{safe}"
+
+
+def behind_l1d_sizes(settings: Mapping[str, Any], l1d_kib: Iterable[int]) -> list[int] | None:
+    """Which of these L1D sizes (KiB) the profile runs the L2 behind: all powers of two
+    among them with ``backend.settings.l2_estimate: behind_l1d`` (sorted), else None."""
+    if settings.get("l2_estimate") != "behind_l1d":
+        return None
+    return sorted({int(v) for v in l1d_kib if v > 0 and int(v) & (int(v) - 1) == 0})
 
 
 def profile(program: str | Path, args: list[str], qemu: str = "qemu-riscv64",
