@@ -126,12 +126,13 @@ def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
         l2 = (sub["line"], sub["l2_sets"], sub["l2_ways"])
         common = (est["l1i"], est["l1d"], est["l1d_wb"], est["l2"], _writebacks(prof, *l2),
                   _misses(streams["instr"], *l2))
-        whole = l2_counts(*common, minimum=np.minimum)
-        counts = _behind(prof, sub)
-        filtered = l2_counts(*common, behind=counts, minimum=np.minimum)
-        has = ~np.isnan(counts[0])
-        est["l2"], est["l2_wb"] = (np.where(has, f, w) for f, w in zip(filtered, whole,
-                                                                       strict=True))
+        est["l2"], est["l2_wb"] = l2_counts(*common, minimum=np.minimum)
+        if any(prof.get("l2_behind_l1d", {}).values()):  # profiled with behind_l1d
+            counts = _behind(prof, sub)
+            filtered = l2_counts(*common, behind=counts, minimum=np.minimum)
+            has = ~np.isnan(counts[0])
+            est["l2"], est["l2_wb"] = (np.where(has, f, w) for f, w in
+                                       zip(filtered, (est["l2"], est["l2_wb"]), strict=True))
         cycles = timing.cycles({"instructions": prof["instructions"], "l1i_misses": est["l1i"],
                                 "l1d_misses": est["l1d"], "l2_misses": est["l2"],
                                 "l2_writebacks": est["l2_wb"]}, constants)
