@@ -163,6 +163,21 @@ class Writer:
             self._writer.close()
         self._tmp.replace(self.path)  # only a complete file replaces an earlier one
 
+    def abort(self) -> None:
+        """A failed run leaves no partial file behind (and an earlier output as it was)."""
+        if self._writer is not None:
+            self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
 
 def top_designs(best: pd.DataFrame | None, frame: pd.DataFrame, workload: list[str],
                 k: int, value: str) -> pd.DataFrame:
@@ -294,10 +309,11 @@ def predict(config: PredictConfig) -> Answers:
     workload = [f.name for f in features.of_role("workload")]
     out = config.out or config.model_dir / f"predictions_{label}.csv"
     top = max(config.top, config.verify)
-    writer, result = Writer(out), Answers(rows=0, out=out)
+    result = Answers(rows=0, out=out)
     best = front = None
     spread = model_bundle.model.predict_spread
-    with tqdm(total=total, unit="point", unit_scale=True, disable=config.quiet) as bar:
+    with Writer(out) as writer, \
+            tqdm(total=total, unit="point", unit_scale=True, disable=config.quiet) as bar:
         for frame in chunks:
             frame = frame.copy()
             inputs = feature_sets.add_derived(frame, spec) if derived else frame
@@ -318,7 +334,6 @@ def predict(config: PredictConfig) -> Answers:
                 part = fits if front is None else pd.concat([front, fits], ignore_index=True)
                 front = answers.pareto_front(part, cost, value, workload)
             bar.update(len(frame))
-    writer.close()
     result.rows = writer.rows
     print(f"{writer.rows:,} predictions -> {out}")
     if front is not None:

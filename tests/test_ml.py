@@ -280,3 +280,28 @@ def test_binary_response_is_learned_by_a_classifier(kmeans_slice, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     predicted = pd.read_csv(tmp_path / "p.csv")["predicted_fast"]
     assert set(predicted.unique()) <= {0, 1}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_prediction_writer_leaves_nothing_half_written(tmp_path, suffix):
+    """A prediction run that fails after writing some rows leaves the earlier output as it
+    was and no .tmp file; one that completes replaces it."""
+    import pandas as pd
+
+    from ml.predict import Writer
+
+    out = tmp_path / f"predictions{suffix}"
+    out.write_text("earlier")
+    frame = pd.DataFrame({"l1d_size_kib": [1, 2], "cycles": [10.0, 20.0]})
+    with pytest.raises(RuntimeError):
+        with Writer(out) as writer:
+            writer.write(frame)
+            raise RuntimeError("the model failed on the next chunk")
+    assert out.read_text() == "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    with Writer(out) as writer:
+        writer.write(frame)
+        writer.write(frame)
+    read = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
+    assert read["cycles"].tolist() == [10.0, 20.0, 10.0, 20.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]

@@ -210,3 +210,20 @@ def test_extends_merges_and_detects_cycles(tmp_path):
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
     with pytest.raises(SpecError, match=r"extends: a.yaml extends this file again \(a cycle\)"):
         load_spec(tmp_path / "a.yaml")
+
+
+def test_kernel_size_ranges_are_the_c_kernels_own():
+    """The spec-time size check (program.KERNEL_SIZES) says what each built-in C kernel's
+    parse_args accepts, word for word: a range changed in one place fails here."""
+    import re
+    from pathlib import Path
+
+    from driver.families.cache.program import BUILTIN_KERNELS, KERNEL_SIZES
+
+    kernels = Path(__file__).resolve().parents[1] / "native" / "kernels"
+    call = re.compile(r'parse_args\(argc, argv, "([^"]+)", (\d+), (\d+),')
+    assert set(KERNEL_SIZES) == set(BUILTIN_KERNELS)
+    for kernel in BUILTIN_KERNELS:
+        found = call.findall((kernels / f"{kernel}.c").read_text())
+        assert [(what, int(low), int(high)) for what, low, high in found] == \
+            [KERNEL_SIZES[kernel]], kernel
