@@ -20,6 +20,7 @@ import math
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from . import records
@@ -127,14 +128,16 @@ class Study:
                               "responses": {r: kept[r] for r in self.responses}}
             else:
                 todo.append(i)
-        found = self.evaluator.evaluate([jobs[i] for i in todo], self.responses) if todo else []
+        recorder = _Recorder(self.rundir)
+        found = (self.evaluator.evaluate([jobs[i] for i in todo], self.responses,
+                                         on_record=recorder.add) if todo else [])
         for i, record in zip(todo, found, strict=True):
             results[i] = record
             if record["status"] != "failed":
                 self.memo[self._key(record["point"])] = record["responses"]
-        append_jsonl(self.rundir / records.EVALUATIONS, *results)
-        append_jsonl(self.rundir / records.FAILURES,
-                     *(r for r in results if r["status"] == "failed"))
+        evaluated = set(todo)
+        recorder.add(*(r for i, r in enumerate(results) if i not in evaluated))  # reused
+        recorder.flush()
         if first:
             self.done += len(results)
         self.failed += sum(r["status"] == "failed" for r in results)
@@ -173,6 +176,31 @@ class Study:
             out.write(f"Total wall clock = {time.perf_counter() - started:.6f} "
                       "(in-process study, cyclecast)\n")
         return 0
+
+
+RECORD_FLUSH_S = 1.0
+
+
+class _Recorder:
+    """Appends a batch's records to the run's files as they come, at least every
+    RECORD_FLUSH_S seconds: a study killed in the middle of a long batch keeps (and on
+    resume reuses) what finished, while millisecond evaluations still cost one write per
+    file and batch."""
+
+    def __init__(self, rundir: Path):
+        self.rundir, self.pending, self.last = rundir, [], time.monotonic()
+
+    def add(self, *found: dict) -> None:
+        self.pending += found
+        if time.monotonic() - self.last >= RECORD_FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            append_jsonl(self.rundir / records.EVALUATIONS, *self.pending)
+            append_jsonl(self.rundir / records.FAILURES,
+                         *(r for r in self.pending if r["status"] == "failed"))
+        self.pending, self.last = [], time.monotonic()
 
 
 def check(deck: str) -> str | None:

@@ -83,18 +83,24 @@ def _failed(point, number, workdir, reason: str, kind: str = "crash") -> dict:
             "end": round(time.time(), 4), "status": "failed", "kind": kind, "reason": reason}
 
 
+def _ignore(record: dict) -> None:
+    """Default ``on_record``: evaluators report each record as soon as it is final."""
+
+
 class Direct:
     def __init__(self, spec: dict, rundir: Path):
         self.backend, self.rundir = _backend(spec), rundir
         self.faults = faults.from_environment()
         self.light = getattr(self.backend, "in_process", False)
 
-    def evaluate(self, jobs, responses) -> list[dict]:
-        if self.light:
-            return [self._call(point, number, responses, workdir)
-                    for point, number, workdir in jobs]
-        return [evaluate_one(self.backend, point, number, responses, workdir, self.rundir,
-                             self.faults) for point, number, workdir in jobs]
+    def evaluate(self, jobs, responses, on_record=_ignore) -> list[dict]:
+        out = []
+        for point, number, workdir in jobs:
+            out.append(self._call(point, number, responses, workdir) if self.light else
+                       evaluate_one(self.backend, point, number, responses, workdir,
+                                    self.rundir, self.faults))
+            on_record(out[-1])
+        return out
 
     def _call(self, point, number, responses, workdir) -> dict:
         return _python_call(self.backend, point, number, responses, workdir, self.rundir)
@@ -123,7 +129,7 @@ class Pool:
         list(pool.map(_noop, range(self.workers)))  # start every worker now
         return pool
 
-    def evaluate(self, jobs, responses) -> list[dict]:
+    def evaluate(self, jobs, responses, on_record=_ignore) -> list[dict]:
         from concurrent.futures import TimeoutError as Late
         from concurrent.futures.process import BrokenProcessPool
 
@@ -137,14 +143,17 @@ class Pool:
         for chunk, future in zip(chunks, futures, strict=True):
             timeout = self.deadline * len(chunk)
             try:
-                out += future.result(timeout=timeout)
+                found = future.result(timeout=timeout)
             except BrokenProcessPool:
                 broken = True
-                out += [_failed(p, n, w, "worker process died") for p, n, w in chunk]
+                found = [_failed(p, n, w, "worker process died") for p, n, w in chunk]
             except Late:
                 broken = True
-                out += [_failed(p, n, w, f"no answer from its worker after {timeout:g} s",
-                                "timeout") for p, n, w in chunk]
+                found = [_failed(p, n, w, f"no answer from its worker after {timeout:g} s",
+                                 "timeout") for p, n, w in chunk]
+            out += found
+            for record in found:
+                on_record(record)
         if broken:  # start afresh: a dead or stuck worker must not take the next batch
             self.close(kill=True)
             self.pool = self._new()
@@ -161,6 +170,7 @@ def _noop(_):
     return None
 
 
+
 class Steps:
     """One srun job step per task and batch: each step evaluates its share of the batch
     (python -m driver.steps), writing one result file; a step that dies fails its points."""
@@ -170,7 +180,7 @@ class Steps:
         self.cpus = spec["execution"]["slurm"]["cpus_per_task"]
         self.batches = 0
 
-    def evaluate(self, jobs, responses) -> list[dict]:
+    def evaluate(self, jobs, responses, on_record=_ignore) -> list[dict]:
         self.batches += 1
         folder = self.rundir / "evals" / f"batch.{self.batches}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -203,6 +213,7 @@ class Steps:
                 by_number[number] = found.get(number) or _failed(
                     point, number, workdir, f"job step ended with status {status} before "
                     "answering")
+                on_record(by_number[number])
         return [by_number[number] for _, number, _ in jobs]
 
     def close(self) -> None:
@@ -231,7 +242,7 @@ class Servers:
         return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=log, bufsize=0)
 
-    def evaluate(self, jobs, responses) -> list[dict]:
+    def evaluate(self, jobs, responses, on_record=_ignore) -> list[dict]:
         import selectors
         import time
 
@@ -251,6 +262,7 @@ class Servers:
                 pending.append((i, job))
             else:
                 out[i] = _failed(*job, f"{why} ({deaths[i]} times)")
+                on_record(out[i])
             with contextlib.suppress(OSError, KeyError, ValueError):
                 selector.unregister(self.steps[index].stdout)
             self.steps[index].kill()
@@ -298,6 +310,7 @@ class Servers:
                 line = self.steps[index].stdout.readline()
                 if line:
                     out[i] = json.loads(line)
+                    on_record(out[i])
                     feed(index)
                 else:
                     lose(index, i, job, "job step died")

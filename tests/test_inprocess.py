@@ -151,3 +151,43 @@ def test_unknown_interface_is_one_line(tmp_path):
     proc = run(tmp_path, spec_for("bad", 4, 1, interface="ssh"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "execution.interface" in proc.stderr and "'fork', 'python'" in proc.stderr
+
+
+def test_kill_in_a_long_batch_keeps_what_finished(tmp_path):
+    """A Python backend's records reach the run's files during a batch (at least every
+    second), so a study killed in the middle of one long batch keeps what finished: on
+    resume those points are answered from the records, none evaluated twice."""
+    spec = {"study": "long_batch",
+            "parameters": [
+                {"name": "preset", "role": "architecture", "values": ["simba_final", "arch1"]},
+                {"name": "layer", "role": "workload", "values": ["res2_3x3_64", "fc1000"]},
+                {"name": "schedule", "role": "architecture", "range": {"first": 0,
+                                                                       "last": 499}}],
+            "backend": {"name": "zigzag", "settings": {"schedule_kind": "valid"}},
+            "sampling": {"method": "grid"},
+            "execution": {"concurrency": 1, "batch_size": 2000, "timeout_s": 60}}
+    spec_file = write_spec(tmp_path / "long.yaml", spec)
+    rundir = tmp_path / "run"
+    proc = subprocess.Popen([PYTHON, "-m", "driver.study", "run", str(spec_file), "-o",
+                             str(rundir), "-q"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not records.read_jsonl(rundir / records.EVALUATIONS):
+        assert time.monotonic() < deadline and proc.poll() is None, "no record mid-batch"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = records.read_jsonl(rundir / records.EVALUATIONS)
+    assert 0 < len(kept) < 2000, "the one batch had ended before the kill"
+
+    again = run_module("driver.study", "run", str(spec_file), "-o", str(rundir), "-q")
+    assert again.returncode == 0, again.stderr[-2000:]
+    everything = records.read_jsonl(rundir / records.EVALUATIONS)
+    computed = Counter(json.dumps(r["point"], sort_keys=True) for r in everything
+                       if r["status"] != "reused")
+    assert len(computed) == 2000 and max(computed.values()) == 1
+    reused = {json.dumps(r["point"], sort_keys=True) for r in everything
+              if r["status"] == "reused"}
+    assert reused == {json.dumps(r["point"], sort_keys=True) for r in kept}
+    _, rows = read_tabular(rundir / "tabular.dat")
+    assert len(rows) == 2000
