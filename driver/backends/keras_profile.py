@@ -190,4 +190,13 @@ class Backend(_Base):
                 note += f"; analysis {found['compile_seconds'] + found['count_seconds']:.2f} s"
             except EvaluationFailed as err:
                 note += f"; analysis failed: {err.reason}"
+            if settings["gpu_analysis"]:  # the GPU program (a process of its own)
+                from ..families.cnn import gpu_analysis
+
+                try:
+                    found = gpu_analysis.gpu_analysis(network, resolution, batch_size,
+                                                      settings["models"])
+                    note += f"; GPU analysis {found['analysis_seconds']:.2f} s"
+                except EvaluationFailed as err:
+                    note += f"; GPU analysis failed: {err.reason}"
         return {"seconds": seconds, "cycles": seconds * clock, "note": note}

@@ -50,6 +50,8 @@ SETTINGS_SCHEMA = {
     "max_spread": {"type": "number", "exclusiveMinimum": 0, "default": 0.2},
     # Analyse each point after timing it (fills the family's cache for training).
     "analyse": {"type": "boolean", "default": True},
+    # Also analyse the program XLA compiles for a described H200 GPU (features ptx_*).
+    "gpu_analysis": {"type": "boolean", "default": False},
     "roofline": {"type": "object", "additionalProperties": False, "default": {},
                  "properties": {name: {"type": "number", "exclusiveMinimum": 0}
                                 for name in ("conv_dense_macs", "conv_depthwise_macs",
@@ -161,14 +163,20 @@ class Family(_Base):
         return (RESOLUTION, BATCH)
 
     def derived_sets(self) -> dict[str, tuple[str, ...]]:
-        from .features import COUNT_FEATURES, ESTIMATE
+        from .features import COUNT_FEATURES, ESTIMATE, GPU_DERIVED
 
-        return {"hlo": COUNT_FEATURES, "macs": ("hlo_total_macs",), "estimate": (ESTIMATE,)}
+        sets = {"hlo": COUNT_FEATURES, "macs": ("hlo_total_macs",), "estimate": (ESTIMATE,)}
+        if self._gpu_analysis():
+            sets["ptx"] = GPU_DERIVED
+        return sets
 
     def derived_names(self) -> tuple[str, ...]:
-        from .features import DERIVED
+        from .features import DERIVED, GPU_DERIVED
 
-        return DERIVED
+        return DERIVED + (GPU_DERIVED if self._gpu_analysis() else ())
+
+    def _gpu_analysis(self) -> bool:
+        return bool(self.spec["backend"].get("settings", {}).get("gpu_analysis", False))
 
     def point(self, row: Mapping[str, Any]) -> tuple[str, int, int]:
         """(network, resolution, batch_size) of a design point (swept or fixed)."""

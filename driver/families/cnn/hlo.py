@@ -7,7 +7,8 @@ counts its body and condition times its known trip count (XLA's ``known_trip_cou
 once when unknown); a ``call`` or ``conditional`` counts what it calls. Convolutions count
 multiply-accumulates: output elements x the kernel's window x input features per group,
 split into dense (one group), depthwise (one input feature per group) and grouped
-convolutions; a ``dot`` counts output elements x its contracted size. Reductions count
+convolutions (on a GPU program, cuDNN's convolution calls); a ``dot`` (or a cuBLAS call)
+counts output elements x its contracted size. Reductions count
 their input elements, ``reduce-window`` its output elements x the window.
 
 The top-level instructions of the entry computation are the program's kernels (on the
@@ -124,6 +125,22 @@ def _dot_macs(inst: Instruction, types: dict[str, str]) -> int:
                                            if d)
 
 
+_CUDNN_CONV = 'custom_call_target="__cudnn$conv'
+_GEMM = re.compile(r'custom_call_target="__cublas\$(?:lt\$matmul|gemm)')
+_GEMM_CONTRACTING = re.compile(r'"lhs_contracting_dimensions"\s*:\s*\[([^\]]*)\]')
+
+
+def _gemm_macs(inst: Instruction, types: dict[str, str]) -> int:
+    """A cuBLAS call's MACs: output elements x the contracted size (its backend config
+    names the contracting dimensions, as a dot's attributes do)."""
+    lhs = arrays(types.get(inst.operands[0], "")) if inst.operands else []
+    found = _GEMM_CONTRACTING.search(inst.attrs)
+    if not lhs or not found:
+        return elements(inst.type)
+    dims = [int(d.strip().strip('"')) for d in found.group(1).split(",") if d.strip()]
+    return elements(inst.type) * math.prod(lhs[0][1][d] for d in dims)
+
+
 def _count(name: str, comps: dict, weight: float, out: Counter, depth: int = 0) -> None:
     """Add the work of computation ``name`` (run ``weight`` times) to ``out``."""
     if depth > 64:
@@ -153,9 +170,11 @@ def _count_instruction(inst, types, comps, weight, out: Counter, depth: int) -> 
         names = [b.strip().lstrip("%") for b in branches.group(1).split(",")] if branches else []
         for branch in names[:1]:  # the first branch stands for all
             _count(branch, comps, weight, out, depth + 1)
-    elif op == "convolution":
-        kind, macs = _conv_macs(inst, types)
+    elif op == "convolution" or (op == "custom-call" and _CUDNN_CONV in inst.attrs):
+        kind, macs = _conv_macs(inst, types)  # a GPU program's convolutions are cuDNN calls
         out[kind] += weight * macs
+    elif op == "custom-call" and _GEMM.search(inst.attrs):
+        out["dot_macs"] += weight * _gemm_macs(inst, types)
     elif op == "dot":
         out["dot_macs"] += weight * _dot_macs(inst, types)
     elif op == "reduce":

@@ -1,0 +1,137 @@
+"""Compile one network's inference for a described NVIDIA H200, on a machine without a GPU,
+and analyse what XLA generated (a process of its own: Keras runs on JAX here, on TensorFlow
+in the profiling backend, and XLA reads its dump flags once per process).
+
+    python -m driver.families.cnn.gpu_compile NETWORK RESOLUTION BATCH OUT.json
+        [--model NAME=PATH.keras]
+
+JAX's CUDA plugin (``jax-cuda12-plugin``, ``jax-cuda12-pjrt``) compiles for a GPU
+described by a target configuration (:data:`H200`: sm_90, 132 SMs, ...), with no GPU and no
+``ptxas``: XLA's dump then holds the PTX of every kernel and the thunk sequence with each
+launch's grid and block. OUT.json gets :func:`.ptx.analyse`'s totals and launches, the HLO
+counts of the GPU program (:func:`.hlo.analyse`: cuDNN convolutions and cuBLAS GEMMs as
+MACs), and the analysis's own cost (CPU seconds of this process: build, compile, count).
+No autotuning runs here, so the library algorithms XLA picks can differ from a real GPU's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+#: The H200 as XLA's GpuTargetConfig (text proto): NVIDIA's data sheet (132 SMs, 1.98 GHz
+#: boost, 4.8 TB/s HBM3e, 50 MiB L2, compute capability 9.0) and CUDA's sm_90 limits.
+H200 = """
+gpu_device_info {
+  threads_per_block_limit: 1024
+  threads_per_warp: 32
+  shared_memory_per_block: 49152
+  shared_memory_per_core: 233472
+  threads_per_core_limit: 2048
+  core_count: 132
+  fpus_per_core: 128
+  block_dim_limit_x: 2147483647
+  block_dim_limit_y: 65535
+  block_dim_limit_z: 65535
+  memory_bandwidth: 4800000000000
+  l2_cache_size: 52428800
+  clock_rate_ghz: 1.98
+  device_memory_size: 150000000000
+  shared_memory_per_block_optin: 232448
+  cuda_compute_capability { major: 9 minor: 0 }
+  registers_per_core_limit: 65536
+  registers_per_block_limit: 65536
+}
+platform_name: "CUDA"
+dnn_version_info { major: 9 minor: 8 patch: 0 }
+runtime_version { major: 12 minor: 8 patch: 0 }
+device_description_str: "NVIDIA H200"
+"""
+DEVICE = "NVIDIA H200 (described, sm_90)"
+
+
+def compile_and_analyse(network: str, resolution: int, batch: int, users: dict,
+                        dump: Path) -> dict:
+    """Build, compile for :data:`H200` (dumping into ``dump``) and analyse."""
+    import jax
+
+    from . import hlo, networks, ptx
+
+    jax.config.update("jax_platforms", "cpu")
+    import jax.numpy as jnp
+    from jax.experimental import topologies
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    started = time.process_time()
+    model = networks.build(network, resolution, users)
+    built = time.process_time()
+    # The GPU program itself must not come from JAX's cache: a cached compile dumps nothing.
+    jax.config.update("jax_enable_compilation_cache", False)
+    topology = topologies.get_topology_desc(platform="cuda", target_config=H200,
+                                            topology="1x1x1")
+    sharding = NamedSharding(topologies.make_mesh(topology, (1,), ("x",)), PartitionSpec())
+
+    def shapes(variables):
+        return [jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=sharding) for v in variables]
+
+    channels = model.inputs[0].shape[-1] or 3
+    image = jax.ShapeDtypeStruct((batch, resolution, resolution, channels), jnp.float32,
+                                 sharding=sharding)
+    infer = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
+    infer.lower(shapes(model.trainable_variables), shapes(model.non_trainable_variables),
+                image).compile()
+    compiled = time.process_time()
+    found = ptx.analyse_dump(dump)
+    gpu_hlo = sorted(dump.glob("*.sm_*_gpu_after_optimizations.txt"))
+    if len(gpu_hlo) != 1:
+        raise ValueError(f"expected one GPU module's optimised HLO, found {len(gpu_hlo)}")
+    found["hlo_totals"] = hlo.analyse(gpu_hlo[0].read_text())["totals"]
+    found.update(network=network, resolution=resolution, batch_size=batch, device=DEVICE,
+                 build_seconds=round(built - started, 3),
+                 compile_seconds=round(compiled - built, 3),
+                 count_seconds=round(time.process_time() - compiled, 3))
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("network")
+    parser.add_argument("resolution", type=int)
+    parser.add_argument("batch", type=int)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH")
+    parser.add_argument("--jax-cache", type=Path, help="JAX's persistent compilation cache "
+                        "(the network's initialisers compile once per machine)")
+    args = parser.parse_args(argv)
+    users = dict(item.split("=", 1) for item in args.model)
+    dump = Path(tempfile.mkdtemp(prefix="cyclecast-xla-"))
+    os.environ["KERAS_BACKEND"] = "jax"
+    os.environ["JAX_PLATFORMS"] = "cpu"  # no GPU is used: the CUDA plugin only compiles
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ["XLA_FLAGS"] = f"--xla_dump_to={dump} --xla_dump_hlo_as_text"
+    try:
+        import jax
+
+        if args.jax_cache:
+            jax.config.update("jax_compilation_cache_dir", str(args.jax_cache))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        result = compile_and_analyse(args.network, args.resolution, args.batch, users, dump)
+    except Exception as err:  # noqa: BLE001 - one line for the caller to record
+        print(f"{type(err).__name__}: {err!s:.300}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(dump, ignore_errors=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
