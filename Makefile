@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := build/.stamps
 
 .PHONY: setup demo test bench clean
-setup: $(STAMP)/system $(STAMP)/venv native
+setup: $(STAMP)/system $(STAMP)/venv $(STAMP)/jax native
 
 $(STAMP)/system: scripts/setup-system.sh
 	bash scripts/setup-system.sh
@@ -16,6 +16,13 @@ $(STAMP)/venv: requirements.txt setup.cfg pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e . --config-settings editable_mode=compat
+	@mkdir -p $(STAMP) && touch $@
+
+# JAX with XLA's CUDA compiler, apart from the venv (see requirements-jax.txt): only the
+# GPU program's analysis puts build/jax on its path. Its dependencies come from the venv.
+$(STAMP)/jax: requirements-jax.txt $(STAMP)/venv
+	rm -rf build/jax
+	$(PY) -m pip install -q --no-deps --target build/jax -r requirements-jax.txt
 	@mkdir -p $(STAMP) && touch $@
 
 .PHONY: native

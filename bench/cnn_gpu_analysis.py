@@ -68,7 +68,7 @@ def main() -> int:
         print(f"{network}: {rows[-1]}", flush=True)
     result = {"command": "python bench/cnn_gpu_analysis.py " + " ".join(sys.argv[1:]),
               "resolution": args.resolution, "batch": args.batch,
-              "versions": {n: version(n) for n in ("jax", "jax-cuda12-plugin", "keras")},
+              "versions": {**gpu_analysis.jax_versions(), "keras": version("keras")},
               "device": "NVIDIA H200, described (no GPU here)",
               "wall_s": round(time.monotonic() - started, 1), "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)

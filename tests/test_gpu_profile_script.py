@@ -7,6 +7,7 @@ import json
 import subprocess
 
 from conftest import PYTHON, ROOT
+from driver.families.cnn.gpu_analysis import jax_environment
 
 
 def test_profiles_points_and_records_failures_on_jax_cpu(tmp_path):
@@ -15,7 +16,7 @@ def test_profiles_points_and_records_failures_on_jax_cpu(tmp_path):
                            "--platform", "cpu", "--networks", "MobileNetV3Small", "NoSuchNet",
                            "--resolutions", "32", "--batches", "1", "2", "--warmups", "1",
                            "--repeats", "3", "--min-sample-seconds", "0.001"],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=jax_environment())
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["platform"] == "cpu" and "block_until_ready" in result["protocol"]

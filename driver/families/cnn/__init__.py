@@ -102,7 +102,8 @@ class Family(_Base):
                                 f"fixes it once per process); set backend.settings.{name}")
         if fixed["device"] == "gpu":
             reason = ("no GPU on this machine (no /dev/nvidia0)" if not gpu_present() else
-                      "profiling on a GPU is not built yet (it needs JAX with CUDA)")
+                      "keras_profile times TensorFlow on the CPU; a GPU is profiled by "
+                      "bench/gpu_profile.py (Keras on JAX)")
             raise SpecError(f"{where}: backend.settings.device: 'gpu': {reason}; allowed "
                             "here: cpu")
         users = fixed.get("models", {})
