@@ -4,8 +4,8 @@ machine (no GPU): what it counts and what it costs.
 
     .venv/bin/python bench/cnn_gpu_analysis.py [--resolution 224] [--batch 1]
 
-Per network: the analysis's wall time (a fresh process: JAX import, build with JAX's
-persistent cache of the initialisers, XLA's GPU compile, PTX count; the paper's dynamic
+Per network: the analysis's wall time (a fresh process: JAX import, build with the
+variables shaped but never initialised, XLA's GPU compile, PTX count; the paper's dynamic
 code analysis took 6.8-60 s per network), kernel launches and library calls, thread
 instructions, the MACs of the cuDNN convolutions against the CPU program's counted MACs
 (the same network: they should agree apart from the layers XLA lowers differently), and
@@ -83,8 +83,8 @@ def report(result: dict) -> str:
     lines = ["# The GPU program's analysis (described H200, no GPU)", "",
              f"Command: `{result['command']}` ({result['resolution']} px, batch "
              f"{result['batch']}; {result['wall_s']:.0f} s; versions {result['versions']}). "
-             "Each analysis runs in a fresh process (JAX import, build with the persistent "
-             "cache of the initialisers, XLA's GPU compile, PTX count); analysis s is its "
+             "Each analysis runs in a fresh process (JAX import, build: the variables shaped, "
+             "never initialised; XLA's GPU compile, PTX count); analysis s is its "
              "wall time on this 2-core machine, fresh = computed in this run (not read from "
              "the cache). GMACs: the cuDNN convolutions of the GPU program and the counted "
              "MACs of the CPU program (TensorFlow's XLA) of the same network. The estimate "

@@ -84,8 +84,7 @@ def gpu_analysis(network: str, resolution: int, batch_size: int, user_models: di
     with tempfile.TemporaryDirectory(dir=directory) as work:
         out = Path(work) / "gpu.json"
         command = [sys.executable, "-m", "driver.families.cnn.gpu_compile", network,
-                   str(int(resolution)), str(int(batch_size)), str(out),
-                   f"--jax-cache={analysis.BUILD / 'jax_cache'}", *models]
+                   str(int(resolution)), str(int(batch_size)), str(out), *models]
         try:
             proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                                   timeout=timeout_s, env=jax_environment())
