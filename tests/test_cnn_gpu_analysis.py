@@ -112,19 +112,28 @@ def test_live_compile_for_the_h200_reproduces_the_recorded_counts(tmp_path, tiny
     """XLA compiles the network for the described H200 here, with no GPU; the analysis is
     the recorded one, and is cached: the family's features read it without compiling."""
     monkeypatch.setenv("CYCLECAST_CNN_ANALYSIS", str(tmp_path / "cache"))
-    users = {"tiny": str(tiny_keras)}
-    found = gpu_analysis.gpu_analysis("tiny", 16, 1, users)
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip")
+    users = {"tiny": str(tiny_keras), "broken": str(broken)}
+    # Two points in one process: the one that cannot be built fails alone, in one line.
+    both = gpu_analysis.gpu_analyses([("broken", 16, 1), ("tiny", 16, 1)], users)
+    assert isinstance(both["broken", 16, 1], EvaluationFailed)
+    assert str(both["broken", 16, 1]).startswith("broken at 16 px, batch 1: GPU compile "
+                                                 "failed: ")
+    found = gpu_analysis.gpu_analysis("tiny", 16, 1, users)  # from the cache now
+    assert found == both["tiny", 16, 1]
     assert found["totals"] == ptx.analyse_dump(DUMP)["totals"]
     assert {k: found["hlo_totals"][k] for k in CONV_MACS} == CONV_MACS
     assert found["device"].startswith("NVIDIA H200") and found["analysis_seconds"] > 0
-    assert found["compile_seconds"] > 0
+    assert found["compile_seconds"] > 0 and found["startup_seconds"] > 0
 
     spec = {"study": "gpu_t",
             "parameters": [{"name": "network", "type": "categorical", "role": "workload",
                             "values": ["tiny"]},
                            {"name": "resolution", "role": "workload", "values": [16]}],
             "backend": {"name": "keras_profile",
-                        "settings": {"models": users, "gpu_analysis": True}},
+                        "settings": {"models": {"tiny": users["tiny"]},
+                                     "gpu_analysis": True}},
             "sampling": {"method": "grid"}}
     loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
     from driver.families import for_spec

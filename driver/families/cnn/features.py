@@ -106,6 +106,8 @@ def add_derived(frame: pd.DataFrame, spec: dict, point_of) -> pd.DataFrame:
     gpu = settings.get("gpu_analysis", False)
     keys = [point_of(row) for row in frame.to_dict("records")]
     values = {}
+    if gpu:  # every missing GPU analysis in one process
+        gpu_analysis.gpu_analyses(list(dict.fromkeys(keys)), users)
     for point in dict.fromkeys(keys):
         found = analysis.cached(*point, users)
         if found is None:

@@ -4,8 +4,9 @@
 on JAX, XLA's dump on) and counts the PTX kernels and library calls; the result is cached
 beside the CPU analyses (:func:`.analysis.cache_dir`) by network, resolution, batch size,
 JAX and Keras versions (and a user file's contents). JAX and its CUDA plugin live in
-``build/jax/``, outside the venv (see requirements-jax.txt). ``analysis_seconds`` is the wall time
-of the whole analysis (the child process included), what predicting a new network costs.
+``build/jax/``, outside the venv (see requirements-jax.txt). ``analysis_seconds`` is a
+point's wall time in the child and ``startup_seconds`` the child's start-up, paid once per
+batch of points: a new network's analysis costs their sum.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from . import analysis
@@ -67,42 +67,70 @@ def gpu_analysis(network: str, resolution: int, batch_size: int, user_models: di
                  timeout_s: float = TIMEOUT_S) -> dict:
     """The cached GPU analysis of one point, computed (and cached) if missing; a network
     that does not compile fails the point (EvaluationFailed, kind ``build``)."""
+    point = (network, int(resolution), int(batch_size))
+    found = gpu_analyses([point], user_models, timeout_s)[point]
+    if isinstance(found, Exception):
+        raise found
+    return found
+
+
+def gpu_analyses(points: list[tuple[str, int, int]], user_models: dict,
+                 timeout_s: float = TIMEOUT_S) -> dict[tuple, dict | Exception]:
+    """The GPU analyses of ``points`` (network, resolution, batch size): cached ones read,
+    the others computed in one process (JAX's start-up paid once) and cached. A point that
+    fails gets its EvaluationFailed instead of a result."""
     from ...backends.base import EvaluationFailed
 
-    found = cached(network, resolution, batch_size, user_models)
-    if found is not None:
-        return found
+    out: dict[tuple, dict | Exception] = {}
+    missing = []
+    for point in dict.fromkeys(points):
+        found = cached(*point, user_models)
+        if found is None:
+            missing.append(point)
+        else:
+            out[point] = found
+    if not missing:
+        return out
+
+    def failed(point, why: str, kind: str = "build") -> EvaluationFailed:
+        return EvaluationFailed(f"{point[0]} at {point[1]} px, batch {point[2]}: GPU "
+                                f"{why}", kind)
+
     if "jax-cuda12-plugin" not in jax_versions():
-        raise EvaluationFailed(f"{network} at {resolution} px, batch {batch_size}: GPU "
-                               f"analysis needs JAX with CUDA in {JAX_PATH} (make setup "
-                               "installs it from requirements-jax.txt)", "build")
+        for point in missing:
+            out[point] = failed(point, f"analysis needs JAX with CUDA in {JAX_PATH} (make "
+                                "setup installs it from requirements-jax.txt)")
+        return out
     directory = analysis.cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    models = [f"--model={name}={path}" for name, path in user_models.items()
-              if name == network]
-    started = time.monotonic()
+    names = {network for network, _, _ in missing}
+    models = [f"--model={name}={path}" for name, path in user_models.items() if name in names]
     with tempfile.TemporaryDirectory(dir=directory) as work:
-        out = Path(work) / "gpu.json"
-        command = [sys.executable, "-m", "driver.families.cnn.gpu_compile", network,
-                   str(int(resolution)), str(int(batch_size)), str(out), *models]
+        command = [sys.executable, "-m", "driver.families.cnn.gpu_compile", work,
+                   *(f"{n}:{r}:{b}" for n, r, b in missing), *models]
         try:
             proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                                  timeout=timeout_s, env=jax_environment())
-        except subprocess.TimeoutExpired:
-            raise EvaluationFailed(f"{network} at {resolution} px, batch {batch_size}: GPU "
-                                   f"compile took over {timeout_s:g} s", "timeout") from None
-        if proc.returncode != 0 or not out.exists():
+                                  timeout=timeout_s * len(missing), env=jax_environment())
             why = (proc.stderr.strip().splitlines() or ["no message"])[-1][:300]
-            raise EvaluationFailed(f"{network} at {resolution} px, batch {batch_size}: GPU "
-                                   f"compile failed: {why}", "build")
-        result = json.loads(out.read_text())
-        result.update(analysis_seconds=round(time.monotonic() - started, 3),
-                      versions=_versions())
-        path = directory / f"{key(network, resolution, batch_size, user_models)}.json"
-        tmp = Path(work) / "result.json"
-        tmp.write_text(json.dumps(result))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
-    with open(directory / analysis.RUNS_LOG, "a") as log:
-        log.write(f"{path.name}\n")
-    return result
+        except subprocess.TimeoutExpired:
+            proc, why = None, f"compile took over {timeout_s:g} s per point"
+        with open(directory / analysis.RUNS_LOG, "a") as log:
+            for index, point in enumerate(missing):
+                try:
+                    result = json.loads((Path(work) / f"{index}.json").read_text())
+                except (OSError, ValueError):
+                    out[point] = failed(point, f"compile failed: {why}" if proc else why,
+                                        "build" if proc else "timeout")
+                    continue
+                if "error" in result:
+                    out[point] = failed(point, f"compile failed: {result['error']}")
+                    continue
+                result["versions"] = _versions()
+                path = directory / f"{key(*point, user_models)}.json"
+                tmp = Path(work) / f"{index}.result"
+                tmp.write_text(json.dumps(result))
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+                log.write(f"{path.name}\n")
+                out[point] = result
+    return out

@@ -1,16 +1,19 @@
-"""Compile one network's inference for a described NVIDIA H200, on a machine without a GPU,
-and analyse what XLA generated (a process of its own: Keras runs on JAX here, on TensorFlow
-in the profiling backend, and XLA reads its dump flags once per process).
+"""Compile networks' inference for a described NVIDIA H200, on a machine without a GPU, and
+analyse what XLA generated (a process of its own: Keras runs on JAX here, on TensorFlow in
+the profiling backend, and XLA reads its dump flags once per process).
 
-    python -m driver.families.cnn.gpu_compile NETWORK RESOLUTION BATCH OUT.json
+    python -m driver.families.cnn.gpu_compile OUT_DIR NETWORK:RESOLUTION:BATCH ...
         [--model NAME=PATH.keras]
 
 JAX's CUDA plugin (``jax-cuda12-plugin``, ``jax-cuda12-pjrt``) compiles for a GPU
 described by a target configuration (:data:`H200`: sm_90, 132 SMs, ...), with no GPU and no
 ``ptxas``: XLA's dump then holds the PTX of every kernel and the thunk sequence with each
-launch's grid and block. OUT.json gets :func:`.ptx.analyse`'s totals and launches, the HLO
-counts of the GPU program (:func:`.hlo.analyse`: cuDNN convolutions and cuBLAS GEMMs as
-MACs), and the analysis's own cost (CPU seconds of this process: build, compile, count).
+launch's grid and block. OUT_DIR/INDEX.json gets, per point, :func:`.ptx.analyse`'s totals
+and launches (or the point's ``error`` in one line), the HLO counts of the GPU program
+(:func:`.hlo.analyse`: cuDNN convolutions and cuBLAS GEMMs as MACs), and the analysis's own
+cost: CPU seconds of build, compile and count, the point's wall time
+(``analysis_seconds``) and the process's start-up (``startup_seconds``: JAX and Keras
+imported once for all the points).
 No autotuning runs here, so the library algorithms XLA picks can differ from a real GPU's.
 """
 from __future__ import annotations
@@ -100,11 +103,10 @@ def compile_and_analyse(network: str, resolution: int, batch: int, users: dict,
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("network")
-    parser.add_argument("resolution", type=int)
-    parser.add_argument("batch", type=int)
-    parser.add_argument("out", type=Path)
+    parser.add_argument("out", type=Path, help="folder: one INDEX.json per point")
+    parser.add_argument("points", nargs="+", metavar="NETWORK:RESOLUTION:BATCH")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH")
     args = parser.parse_args(argv)
     users = dict(item.split("=", 1) for item in args.model)
@@ -114,15 +116,28 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     os.environ["XLA_FLAGS"] = f"--xla_dump_to={dump} --xla_dump_hlo_as_text"
     try:
-        result = compile_and_analyse(args.network, args.resolution, args.batch, users, dump)
-    except Exception as err:  # noqa: BLE001 - one line for the caller to record
-        print(f"{type(err).__name__}: {err!s:.300}", file=sys.stderr)
-        return 1
+        import jax  # noqa: F401 - start-up paid once for all the points
+        import keras  # noqa: F401
+
+        startup = time.perf_counter() - started
+        for index, point in enumerate(args.points):
+            network, resolution, batch = point.rsplit(":", 2)
+            begun = time.perf_counter()
+            try:
+                result = compile_and_analyse(network, int(resolution), int(batch), users,
+                                             dump)
+                result.update(analysis_seconds=round(time.perf_counter() - begun, 3),
+                              startup_seconds=round(startup, 3))
+            except Exception as err:  # noqa: BLE001 - this point fails, the others go on
+                result = {"error": f"{type(err).__name__}: {err!s:.300}".replace("\n", " ")}
+            for path in dump.iterdir():  # the next point's module alone in the dump
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+            out = args.out / f"{index}.json"
+            tmp = out.with_name(out.name + ".tmp")
+            tmp.write_text(json.dumps(result))
+            os.replace(tmp, out)
     finally:
         shutil.rmtree(dump, ignore_errors=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, args.out)
     return 0
 
 
