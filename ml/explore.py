@@ -187,7 +187,24 @@ class Explorer:
             raise DataError(f"{self.out}: an exploration with other settings ("
                             + ", ".join(f"{k}={state['settings'].get(k)}" for k in changed)
                             + "); run it with those, or choose another --out")
+        self._check_model_features()
         return state
+
+    def _check_model_features(self) -> None:
+        """A resumed exploration's model must take today's features (a directory made by an
+        older cyclecast may hold a model on other derived features)."""
+        try:
+            saved = json.loads((self.out / "model" / bundles.BUNDLE).read_text())["features"]
+        except (OSError, ValueError, KeyError):
+            return  # no model yet: nothing to carry on from
+        then = [f["name"] for f in saved]
+        now = self.features.names
+        if sorted(then) != sorted(now):
+            gone, new = sorted(set(then) - set(now)), sorted(set(now) - set(then))
+            raise DataError(f"{self.out}: its model takes other features (here now: "
+                            f"{', '.join(new) or 'none'}; there only: {', '.join(gone) or 'none'}"
+                            "), e.g. made by an older cyclecast; remove it or choose another "
+                            "--out")
 
     def _save_state(self) -> None:
         tmp = self.out / (STATE + ".tmp")

@@ -107,6 +107,19 @@ def test_resume_with_other_settings_is_refused_and_a_larger_max_goes_on(spec_fil
     assert explore(spec_file, out, "--start", "6", "--step", "6", "--max", "6").returncode == 0
     again = explore(spec_file, out, "--start", "6", "--step", "4", "--max", "12")
     assert again.returncode == 2 and "other settings (step=6)" in again.stderr
+    # A directory whose model takes other features (an older cyclecast's) is refused.
+    import shutil
+
+    older = tmp_path / "older"
+    shutil.copytree(out, older)
+    bundle = json.loads((older / "model" / "bundle.json").read_text())
+    kept = bundle["features"].pop()["name"]
+    bundle["features"].append({"name": "est_retired", "role": "derived", "transform": "none"})
+    (older / "model" / "bundle.json").write_text(json.dumps(bundle))
+    refused = explore(spec_file, older, "--start", "6", "--step", "6", "--max", "12")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert (f"its model takes other features (here now: {kept}; there only: est_retired)"
+            in refused.stderr)
     further = explore(spec_file, out, "--start", "6", "--step", "6", "--max", "12")
     assert further.returncode == 0, further.stderr[-2000:]
     state = json.loads((out / "state.json").read_text())
