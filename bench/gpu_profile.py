@@ -5,6 +5,7 @@ tested here.
 
     python bench/gpu_profile.py --out OUT.json [--platform gpu] [--networks ...]
         [--resolutions 96 160 224] [--batches 1 8] [--warmups 5] [--repeats 30]
+        [--model NAME=PATH.keras]
 
 Per point (network, resolution, batch size): the network built with ``weights=None``, its
 inference jitted (``stateless_call``, parameters on the device), ``warmups`` calls, then
@@ -38,8 +39,13 @@ def time_point(keras, jax, network: str, resolution: int, batch: int, args) -> d
     import numpy as np
 
     started = time.perf_counter()
-    model = getattr(keras.applications, network)(weights=None,
-                                                 input_shape=(resolution, resolution, 3))
+    if network in args.user_models:  # a user's own .keras file, at its input size
+        inner = keras.models.load_model(args.user_models[network], compile=False)
+        inputs = keras.Input((resolution, resolution, inner.inputs[0].shape[-1]))
+        model = keras.Model(inputs, inner(inputs))
+    else:
+        model = getattr(keras.applications, network)(weights=None,
+                                                     input_shape=(resolution, resolution, 3))
     device = jax.devices()[0]
     tv = [jax.device_put(v.value, device) for v in model.trainable_variables]
     ntv = [jax.device_put(v.value, device) for v in model.non_trainable_variables]
@@ -77,7 +83,11 @@ def main(argv=None) -> int:
     p.add_argument("--warmups", type=int, default=5)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--min-sample-seconds", type=float, default=0.02)
+    p.add_argument("--model", action="append", default=[], metavar="NAME=PATH.keras",
+                   help="a network of your own, profiled under NAME (repeatable)")
     args = p.parse_args(argv)
+    args.user_models = dict(item.split("=", 1) for item in args.model)
+    args.networks += [name for name in args.user_models if name not in args.networks]
     os.environ["KERAS_BACKEND"] = "jax"
     os.environ.setdefault("JAX_PLATFORMS", "cuda" if args.platform == "gpu" else "cpu")
     try:
@@ -97,10 +107,11 @@ def main(argv=None) -> int:
               "protocol": f"wall clock with block_until_ready, {args.warmups} warm-ups, "
                           f"{args.repeats} samples of >= {args.min_sample_seconds} s, median",
               "points": [], "failures": []}
+    write(args.out, result)
     for network in args.networks:
         for resolution in args.resolutions:
-            if resolution < MIN_SIDE.get(network, 32):
-                continue
+            if network in NETWORKS and resolution < MIN_SIDE.get(network, 32):
+                continue  # below what Keras builds that application at
             for batch in args.batches:
                 try:
                     result["points"].append(time_point(keras, jax, network, resolution,
@@ -113,10 +124,14 @@ def main(argv=None) -> int:
                                                "reason": f"{type(err).__name__}: "
                                                          f"{str(err)[:200]}"})
                 keras.backend.clear_session()
-                tmp = args.out.with_name(args.out.name + ".tmp")
-                tmp.write_text(json.dumps(result, indent=1) + "\n")
-                os.replace(tmp, args.out)
+                write(args.out, result)
     return 0
+
+
+def write(path: Path, result: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
