@@ -159,3 +159,15 @@ def test_a_network_that_does_not_compile_fails_in_one_line(tmp_path, monkeypatch
                        r"failed: \w+") as err:
         gpu_analysis.gpu_analysis("broken", 16, 1, {"broken": str(broken)})
     assert err.value.kind == "build" and "\n" not in str(err.value)
+
+
+def test_cache_keys_keep_the_whole_network_name_and_file(tmp_path):
+    """Two user networks whose names differ after a "-v" (and whose files differ) never
+    share a cached GPU analysis."""
+    first, second = tmp_path / "a.keras", tmp_path / "b.keras"
+    first.write_bytes(b"one")
+    second.write_bytes(b"two")
+    one = gpu_analysis.key("net-v2", 16, 1, {"net-v2": str(first)})
+    two = gpu_analysis.key("net-v3", 16, 1, {"net-v3": str(second)})
+    assert one != two and one.startswith("net-v2-") and two.startswith("net-v3-")
+    assert gpu_analysis.key("MobileNetV2", 224, 1, {}).startswith("MobileNetV2-r224-b1-gpu")

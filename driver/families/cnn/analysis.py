@@ -44,11 +44,16 @@ def _versions() -> str:
     return "-".join(found)
 
 
-def key(network: str, resolution: int, batch_size: int, user_models: dict) -> str:
+def point_key(network: str, resolution: int, batch_size: int, user_models: dict) -> str:
+    """The point's part of a cache key (a user file by its contents), for every analysis."""
     extra = ""
     if network in user_models:
         extra = "-" + hashlib.sha256(Path(user_models[network]).read_bytes()).hexdigest()[:16]
-    return (f"{network}{extra}-r{int(resolution)}-b{int(batch_size)}-v{FORMAT}-"
+    return f"{network}{extra}-r{int(resolution)}-b{int(batch_size)}"
+
+
+def key(network: str, resolution: int, batch_size: int, user_models: dict) -> str:
+    return (f"{point_key(network, resolution, batch_size, user_models)}-v{FORMAT}-"
             f"{_versions()}")
 
 

@@ -106,8 +106,8 @@ def add_derived(frame: pd.DataFrame, spec: dict, point_of) -> pd.DataFrame:
     gpu = settings.get("gpu_analysis", False)
     keys = [point_of(row) for row in frame.to_dict("records")]
     values = {}
-    if gpu:  # every missing GPU analysis in one process
-        gpu_analysis.gpu_analyses(list(dict.fromkeys(keys)), users)
+    # every missing GPU analysis in one process
+    gpu_results = gpu_analysis.gpu_analyses(list(dict.fromkeys(keys)), users) if gpu else {}
     for point in dict.fromkeys(keys):
         found = analysis.cached(*point, users)
         if found is None:
@@ -115,7 +115,9 @@ def add_derived(frame: pd.DataFrame, spec: dict, point_of) -> pd.DataFrame:
             found = analysis.analysis(*point, users)
         values[point] = row_features(found, settings.get("roofline", {}))
         if gpu:
-            values[point].update(gpu_row_features(gpu_analysis.gpu_analysis(*point, users)))
+            if isinstance(gpu_results[point], Exception):
+                raise gpu_results[point]
+            values[point].update(gpu_row_features(gpu_results[point]))
     out = frame.copy()
     for name in DERIVED + (GPU_DERIVED if gpu else ()):
         out[name] = np.array([values[k][name] for k in keys], dtype=float)

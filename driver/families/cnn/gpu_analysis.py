@@ -10,6 +10,7 @@ batch of points: a new network's analysis costs their sum.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -27,8 +28,10 @@ FORMAT = 1  # bumped when an analysis of the same network would come out differe
 TIMEOUT_S = 900
 
 
+@functools.lru_cache(maxsize=1)
 def jax_versions() -> dict[str, str]:
-    """Versions of the JAX packages in :data:`JAX_PATH` (empty when not installed)."""
+    """Versions of the JAX packages in :data:`JAX_PATH` (empty when not installed; read
+    once per process)."""
     from importlib.metadata import distributions
 
     return {d.metadata["Name"]: d.version for d in distributions(path=[str(JAX_PATH)])}
@@ -51,7 +54,7 @@ def _versions() -> str:
 
 
 def key(network: str, resolution: int, batch_size: int, user_models: dict) -> str:
-    base = analysis.key(network, resolution, batch_size, user_models).split("-v")[0]
+    base = analysis.point_key(network, resolution, batch_size, user_models)
     return f"{base}-gpu-h200-v{FORMAT}-{_versions()}"
 
 

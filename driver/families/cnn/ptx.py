@@ -51,8 +51,7 @@ def classify(opcode: str) -> str:
     if base == "ld" or base == "ldu":
         space = parts[1] if len(parts) > 1 else ""
         return {"global": "global_load", "shared": "shared_load", "param": "param_load",
-                "local": "local_memory"}.get(space, "global_load" if space not in
-                                             ("const",) else "other")
+                "local": "local_memory", "const": "other"}.get(space, "global_load")
     if base == "st":
         space = parts[1] if len(parts) > 1 else ""
         return {"global": "global_store", "shared": "shared_store",
@@ -67,9 +66,9 @@ def classify(opcode: str) -> str:
         return "branch"
     if base in ("setp", "selp", "set", "slct"):
         return "compare_select"
-    if base == "cvt" or base == "cvta":
-        return "convert" if base == "cvt" else "move"
-    if base in ("mov", "cp", "prefetch", "isspacep"):
+    if base == "cvt":
+        return "convert"
+    if base in ("mov", "cvta", "cp", "prefetch", "isspacep"):
         return "move"
     types = _TYPE.findall(opcode)
     if base in SPECIAL and any(t.startswith("f") or t.startswith("bf") for t in types):
