@@ -11,7 +11,6 @@ results file holds "before" and "after" side by side.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import provenance  # noqa: E402  (bench/provenance.py)
 
 from driver.families.cache import timing  # noqa: E402
 from ml import features as feature_sets  # noqa: E402
@@ -70,8 +71,7 @@ def main() -> int:
                    help="backend.settings.l2_estimate for every kernel (default: the spec's)")
     p.add_argument("--kernels", default=",".join(KERNELS))
     args = p.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
+    commit = provenance.commit()
     lines = [f"## {args.label} (commit {commit})", "",
              "| kernel | points | est. cycles MAPE | L1D misses | L2 misses | L1D write-backs "
              "| L2 write-backs | write-backs' share of cycles | profiling + features s |",

@@ -14,7 +14,6 @@ only. Writes bench/results/feature_choice.md.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import provenance  # noqa: E402  (bench/provenance.py)
 from compare import spread  # noqa: E402
 from models import Kernel  # noqa: E402
 
@@ -71,8 +71,7 @@ def main() -> int:
             model = fitted(chosen[0], chosen[2], seed, kernel, train)
             test = kernel.test
             tests[name].append(mape(kernel.cycles[test], model.predict(kernel.X[test])))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
+    commit = provenance.commit()
     lines = ["# Default features and target, chosen on validation data", "",
              f"Command: `python bench/feature_choice.py --kernels {args.kernels} --samples "
              f"{args.samples} --seeds {' '.join(map(str, args.seeds))} --models {args.models}`"

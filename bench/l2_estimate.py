@@ -18,7 +18,6 @@ import argparse
 import copy
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import provenance  # noqa: E402  (bench/provenance.py)
 
 from ml import features as feature_sets  # noqa: E402
 from ml import metrics  # noqa: E402
@@ -80,8 +81,7 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "l2_estimate.md")
     args = p.parse_args()
     results = {k: score(k, args.sizes) for k in args.kernels.split(",")}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
+    commit = provenance.commit()
     command = "python bench/l2_estimate.py" + (f" --sizes {args.sizes}"
                                                if args.sizes != 5 else "")
     lines = ["# The L2 estimate: whole stream vs behind each L1D", "",

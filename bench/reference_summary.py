@@ -13,6 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import provenance  # noqa: E402  (bench/provenance.py)
+
 from driver import records  # noqa: E402
 from ml.data import read_table  # noqa: E402
 
@@ -21,9 +23,7 @@ KERNELS = ("kmeans", "matmul", "nw", "backprop", "stencil")
 
 def main() -> int:
     # The commit the data was simulated at (default: HEAD, as `make reference-data` runs).
-    commit = sys.argv[1] if len(sys.argv) > 1 else subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-        text=True).stdout.strip()
+    commit = sys.argv[1] if len(sys.argv) > 1 else provenance.commit()
     qemu = subprocess.run(["qemu-riscv64", "--version"], capture_output=True,
                           text=True).stdout.splitlines()[0]
     print("# Reference data\n")

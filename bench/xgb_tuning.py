@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import subprocess
 import sys
 import time
 from importlib.metadata import version
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import provenance  # noqa: E402  (bench/provenance.py)
 from models import Kernel  # noqa: E402
 
 from ml.metrics import mape  # noqa: E402
@@ -79,8 +79,7 @@ def main() -> int:
                          f"{val_mape[i].max():.3f}% |")
         lines += ["", f"Chosen: {points[best]}; its test MAPE, scored once: "
                   f"{np.mean(tests):.3f}% (seeds: {', '.join(f'{t:.3f}' for t in tests)}).", ""]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
+    commit = provenance.commit()
     head = ["# XGBoost hyperparameters chosen on validation data", "",
             f"Command: `python bench/xgb_tuning.py --kernel {args.kernel} --samples "
             f"{args.samples} --seeds {' '.join(map(str, args.seeds))}` (commit {commit}, "
