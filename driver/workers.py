@@ -170,7 +170,6 @@ def _noop(_):
     return None
 
 
-
 class Steps:
     """One srun job step per task and batch: each step evaluates its share of the batch
     (python -m driver.steps), writing one result file; a step that dies fails its points."""
