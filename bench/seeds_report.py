@@ -7,7 +7,8 @@ Each input is one bench/models.py run (its own --seed, same settings otherwise).
 test MAPE on cycles %, mean over seeds (min..max). At every kernel and size: the CNN
 against the best baseline (the baseline with the lowest mean), and the CNN transferred
 from k-means against the CNN from scratch, by bench/compare.py's rule (better only when
-the seeds' ranges do not overlap), and simulations to reach 3% and 2% per seed.
+the seeds' ranges do not overlap), and simulations to reach 3% and 2% per seed; then issue
+14's model targets, each met or missed on the means over the seeds.
 """
 from __future__ import annotations
 
@@ -92,7 +93,54 @@ def report(runs, paths) -> str:
                              f"{', '.join(reaching(runs, kernel, model, 2.0, sizes))} "
                              f"(of {', '.join(map(str, sizes))}; '-': not reached)")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + targets(runs, kernels, models, sizes))
+
+
+TRANSFER_KERNELS = ("matmul", "nw", "backprop")  # issue 14's targets of transfer
+
+
+def targets(runs, kernels, models, sizes) -> list[str]:
+    """Issue 14's model targets, measured on the means over seeds."""
+    def mean(kernel, model, n, key="mape_pct"):
+        found = values(runs, kernel, model, n, key)
+        return float(np.mean(found)) if found else None
+
+    within = [n for n in sizes if n <= 1000]
+    lines = ["## Issue 14's targets (means over the seeds)", ""]
+    for kernel in kernels:
+        best = min(((m, n) for m in models for n in within if mean(kernel, m, n) is not None),
+                   key=lambda mn: mean(kernel, *mn))
+        mape_best, unseen = mean(kernel, *best), mean(kernel, best[0], best[1],
+                                                      "unseen_mape_pct")
+        lines.append(f"- {kernel}: <= 2.0% at <= 1,000 simulations: best {mape_best:.2f}% "
+                     f"({best[0]} at {best[1]}): {'met' if mape_best <= 2 else 'missed'}; "
+                     f"<= 3.0% at unseen sizes: {unseen:.2f}% (same model): "
+                     f"{'met' if unseen <= 3 else 'missed'}.")
+        base = [(mean(kernel, m, 1000), m) for m in models if m in BASELINE_NAMES
+                and mean(kernel, m, 1000) is not None]
+        cnn = mean(kernel, "cnn", 1000)
+        if cnn is not None and base:
+            gap, name = cnn - min(base)[0], min(base)[1]
+            lines.append(f"  CNN within 0.2 points of the best baseline at 1,000: {cnn:.2f}% "
+                         f"vs {name} {min(base)[0]:.2f}% ({gap:+.2f}): "
+                         f"{'met' if gap <= 0.2 else 'missed'}.")
+    faster = 0
+    for kernel in TRANSFER_KERNELS:
+        if kernel not in kernels:
+            continue
+        scratch = reaching(runs, kernel, "cnn", 3.0, sizes)
+        transfer = reaching(runs, kernel, "cnn-transfer", 3.0, sizes)
+        # both must reach 3% on the grid: a scratch CNN that does not shows no ratio
+        wins = sum(t != "-" and s != "-" and int(s) >= 3 * int(t)
+                   for s, t in zip(scratch, transfer, strict=True))
+        faster += wins == len(runs)
+        lines.append(f"- {kernel}: simulations to 3%, scratch {', '.join(scratch)} vs "
+                     f"transferred {', '.join(transfer)} per seed (of {', '.join(map(str, sizes))}"
+                     f"; '-': not reached): 3x fewer on {wins} of {len(runs)} seeds.")
+    lines += [f"- Transfer reaches 3% with >= 3x fewer simulations on >= 2 of "
+              f"{', '.join(TRANSFER_KERNELS)} (every seed): {faster} of 3: "
+              f"{'met' if faster >= 2 else 'missed'}.", ""]
+    return lines
 
 
 if __name__ == "__main__":
