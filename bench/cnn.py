@@ -181,7 +181,7 @@ def score(true, pred, n_features, groups) -> dict:
 
 def repeat_timing(frame: pd.DataFrame, spec: dict, count: int, seed: int) -> dict:
     """Time ``count`` seeded points again here, with the study's protocol."""
-    from driver.backends import backend_class
+    from driver.families import backend_class
 
     settings = {**spec["backend"]["settings"], "analyse": False}
     backend = backend_class("keras_profile")(settings)

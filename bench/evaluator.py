@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from driver.backends import backend_class  # noqa: E402
+from driver.families import backend_class  # noqa: E402
 from driver.study import render_study  # noqa: E402
 
 KERNELS = ("kmeans", "matmul", "nw", "backprop")

@@ -6,12 +6,13 @@
 For each of Hong's five presets and --generated accelerators drawn from the 2,304-design
 grid, for eight ResNet-50 layers (convolutions of every stage, strided ones, conv1 and the
 fully connected layer): --valid generated valid schedules and --invalid generated invalid
-ones (each breaking one constraint). Each schedule is scored by ``driver.backends.zigzag``
-(in-process) and by ``timeloop-model`` (``driver.backends.timeloop.run``; found through
-$TIMELOOP or PATH), two Timeloop processes at a time. Reports, per accelerator: validity
-agreement (Timeloop's own verdict vs the family's check, which the ZigZag backend uses),
-and on schedules both call valid, Spearman of the cycles and the distribution of ZigZag /
-Timeloop cycle ratios. Writes bench/results/fidelity.md and fidelity.json.
+ones (each breaking one constraint). Each schedule is scored by the ZigZag backend
+(``driver.families.accelerator.backends.zigzag``, in-process) and by ``timeloop-model``
+(``...backends.timeloop.run``; found through $TIMELOOP or PATH), two Timeloop processes at a
+time. Reports, per accelerator: validity agreement (Timeloop's own verdict vs the family's
+check, which the ZigZag backend uses), and on schedules both call valid, Spearman of the
+cycles and the distribution of ZigZag / Timeloop cycle ratios. Writes
+bench/results/fidelity.md and fidelity.json.
 """
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ LAYERS = ("conv1", "res2_3x3_64", "res2_1x1_256_64", "res3_3x3_128_s2", "res4_1x
 
 
 def timeloop_one(task):
-    from driver.backends import timeloop
     from driver.families.accelerator import arch, generate, layers
+    from driver.families.accelerator.backends import timeloop
 
     accel_fields, layer_name, kind, i, binary, timeout = task
     accel, layer = arch.Accelerator(**accel_fields), layers.layer(layer_name)
@@ -59,8 +60,8 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    from driver.backends import timeloop, zigzag
     from driver.families.accelerator import arch, generate, layers
+    from driver.families.accelerator.backends import timeloop, zigzag
 
     binary = timeloop.find_binary({"timeloop": "timeloop-model"})[0]
     if binary is None:

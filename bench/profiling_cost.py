@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from driver.backends import qemu_riscv  # noqa: E402
 from driver.families.cache import profiles  # noqa: E402
 from driver.families.cache import program as workload  # noqa: E402
+from driver.families.cache.backends import qemu_riscv  # noqa: E402
 from driver.spec import load_spec  # noqa: E402
 from ml import bundle  # noqa: E402
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from . import dakota_io, faults
-from .backends import EvaluationFailed, SpecError, backend_class
+from .errors import EvaluationFailed, SpecError
+from .families import backend_class
 
 RESOLVED_SPEC = "spec.resolved.json"
 MEMO_DIR = "done"  # one file per finished design point

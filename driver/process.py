@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from . import faults
-from .backends.base import EvaluationFailed
+from .errors import EvaluationFailed
 
 
 def run_with_timeout(command: list[str], workdir: Path, timeout_s: float,

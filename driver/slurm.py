@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .backends import SpecError
+from .errors import SpecError
 
 JOBS = "jobs.jsonl"
 ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING",

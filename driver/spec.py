@@ -15,7 +15,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .backends import SpecError, backend_class
+from .errors import SpecError
+from .families import backend_class, family_class
 from .spec_schema import SPEC
 
 
@@ -216,10 +217,13 @@ def load_spec(path: str | Path, backend: bool = True) -> dict[str, Any]:
     _responses(spec, backend_cls, where)
     if not backend:
         return spec
-    validate(spec["backend"]["settings"], backend_cls.settings_schema, where,
+    family = family_class(backend_cls.family)
+    validate(spec["backend"]["settings"], family.settings_schema(backend_cls), where,
              ("backend", "settings"))
-    backend_cls.resolve(spec, where, path.resolve().parent)
-    consumed = backend_cls.consumed_parameters(spec)
+    spec_dir = path.resolve().parent
+    family.resolve(spec, where, spec_dir)
+    backend_cls.complete_settings(spec["backend"]["settings"], where, spec_dir)
+    consumed = family.consumed_parameters(spec)
     for i, name in enumerate(names):
         if name not in consumed:
             raise SpecError(f"{where}: parameters[{i}].name: backend {backend_cls.name!r} does "

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import faults
 from .__main__ import evaluate_one, step_cpus
-from .backends import backend_class
+from .families import backend_class
 
 
 def serve(spec_path: Path) -> int:

@@ -30,8 +30,9 @@ from pathlib import Path
 
 from . import inprocess, records, slurm
 from .__main__ import RESOLVED_SPEC
-from .backends import SpecError, backend_class
 from .cli import Parser, run_cli
+from .errors import SpecError
+from .families import backend_class
 from .render import render
 from .spec import check_samples, load_spec, total_evaluations
 from .tabular import read_tabular

@@ -111,7 +111,7 @@ def summary(spec: dict, rows: list[dict]) -> str:
         value = row.get(objective)
         return isinstance(value, float) and not math.isnan(value)
 
-    from .backends import backend_class
+    from .families import backend_class
 
     # A 0/1 response at 0 with no objective is an answer (e.g. an invalid schedule), not
     # a failure.

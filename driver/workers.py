@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import faults
 from .__main__ import evaluate_one
-from .backends import backend_class
+from .families import backend_class
 
 _worker: dict = {}  # the backend of a pool worker process, built once by _start
 

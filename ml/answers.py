@@ -77,8 +77,8 @@ def verify(spec: dict, designs: pd.DataFrame, names: list[str], objective: str,
     """Evaluate ``designs`` with the spec's backend: ``simulated_<objective>`` and the
     model's ``error_pct`` ((predicted - evaluated) / evaluated x 100) added; a failed
     evaluation gives nan and its reason."""
-    from driver.backends import backend_class
-    from driver.backends.base import EvaluationFailed
+    from driver.errors import EvaluationFailed
+    from driver.families import backend_class
 
     cls = backend_class(spec["backend"]["name"])
     reason = cls.unavailable_reason(spec["backend"]["settings"])

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from driver import cli
-from driver.backends.base import SpecError
+from driver.errors import SpecError
 
 from . import bundle as bundles
 from . import explore, predict

@@ -59,7 +59,7 @@ def check_values(trained: list[dict] | None, values: dict[str, list], where: str
 def check_designs(frame: pd.DataFrame, spec: dict, where: str) -> None:
     """Every distinct point of ``frame`` (a column per parameter of ``spec``) must be a
     design the spec's family can build; a one-line DataError names the first that is not."""
-    from driver.backends import SpecError
+    from driver.errors import SpecError
     from driver.families import for_spec
 
     family = for_spec(spec)

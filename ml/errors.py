@@ -1,5 +1,4 @@
-"""The one error type of ml/: bad input, reported as one line (file, field, what to do)."""
+"""ml/'s error type, from cyclecast's one error tree (:mod:`driver.errors`)."""
+from driver.errors import DataError
 
-
-class DataError(ValueError):
-    """Bad data, spec or model bundle; the message is one line."""
+__all__ = ["DataError"]

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from driver import cli
-from driver.backends.base import SpecError
+from driver.errors import SpecError
 
 from . import bundle as bundles
 from . import features as feature_sets

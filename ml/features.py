@@ -165,7 +165,7 @@ def from_header(frame: pd.DataFrame, response: str, path: Path) -> FeatureSet:
 
 def family_of(spec: dict):
     """The design-space family of a loaded spec (:mod:`driver.families`)."""
-    from driver.backends import SpecError
+    from driver.errors import SpecError
     from driver.families import for_spec
 
     try:
@@ -178,7 +178,7 @@ def load(path: Path, backend: bool = False) -> dict:
     """A study spec, validated as the study itself validates it (one-line DataError). A
     run directory's ``spec.resolved.json`` (JSON) was validated at render and is taken as
     it is."""
-    from driver.backends import SpecError
+    from driver.errors import SpecError
     from driver.spec import load_spec
 
     path = Path(path)
@@ -249,7 +249,7 @@ def needs_derived(features: FeatureSet) -> bool:
 
 def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """``frame`` with the family's derived feature columns (one-line DataError if not)."""
-    from driver.backends import EvaluationFailed, SpecError
+    from driver.errors import EvaluationFailed, SpecError
 
     try:
         return family_of(spec).add_derived(frame)

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from driver.backends.base import SpecError
 from driver.cli import Parser, number, run_cli
+from driver.errors import SpecError
 
 from . import bundle as bundles
 from . import features as feature_sets

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from driver import records
-from driver.backends.base import SpecError
+from driver.errors import SpecError
 from driver.study import exec_study, render_spec
 
 from .data import read_table

@@ -34,7 +34,7 @@ def binary_response(spec: dict | None, name: str, values: np.ndarray) -> bool:
     """Is ``name`` a 0/1 flag? Declared by the spec's backend; without a spec, a column of
     only 0 and 1 is one."""
     if spec is not None:
-        from driver.backends import backend_class
+        from driver.families import backend_class
 
         return backend_class(spec["backend"]["name"]).response_kinds.get(name) == "binary"
     return bool(len(values)) and set(np.unique(values).tolist()) <= {0.0, 1.0}

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from driver.backends.base import SpecError
 from driver.cli import Parser, number, run_cli
+from driver.errors import SpecError
 
 from . import bundle as bundles
 from . import features as feature_sets
@@ -203,7 +203,7 @@ def check_parameters_known(frame: pd.DataFrame, spec: dict, tabular: Path,
     response of the study's backend) must all be parameters of the spec: a model of a
     subset would take designs that differ in the others for one (and drop them as
     duplicates)."""
-    from driver.backends import backend_class
+    from driver.families import backend_class
 
     if "interface" not in frame.columns:
         return  # CSV: its columns are the user's choice

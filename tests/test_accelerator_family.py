@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from driver.backends import SpecError
+from driver.errors import SpecError
 from driver.families.accelerator import arch, design, features, generate, layers, schedule
 from driver.families.accelerator.schedule import LEVELS, Schedule, violations
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import run_module, write_spec
-from driver.backends import SpecError
+from driver.errors import SpecError
 from driver.spec import load_spec, total_evaluations
 from driver.tabular import read_tabular
 

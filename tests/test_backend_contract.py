@@ -7,11 +7,10 @@ import jsonschema
 import pytest
 
 from conftest import SHIPPED_SPECS
-from driver.backends import Backend, available, backend_class
-from driver.families import Family, family_class
+from driver.families import Backend, Family, available_backends, backend_class, family_class
 from driver.spec import load_spec
 
-BACKENDS = available()
+BACKENDS = sorted(available_backends())
 
 
 def shipped_spec_for(name: str):
@@ -33,9 +32,12 @@ def test_declares_the_contract(name):
     assert set(cls.response_kinds) <= set(cls.response_names)
     assert set(cls.response_kinds.values()) <= {"binary"}
     assert len(set(cls.response_names)) == len(cls.response_names)
-    assert issubclass(family_class(cls.family), Family)
-    jsonschema.Draft202012Validator.check_schema(cls.settings_schema)
-    assert cls.settings_schema.get("additionalProperties") is False  # typos are errors
+    family = family_class(cls.family)
+    assert issubclass(family, Family) and available_backends()[name] == cls.family
+    assert name in family.backends()
+    schema = family.settings_schema(cls)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema.get("additionalProperties") is False  # typos are errors
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -46,7 +48,8 @@ def test_ships_a_spec_that_loads(name):
     assert spec["backend"]["name"] == name
     assert spec["objective"] == backend_class(name).objectives[0]
     # Every swept parameter means something to the backend (a typo is refused at load).
-    assert {p["name"] for p in spec["parameters"]} <= backend_class(name).consumed_parameters(spec)
+    family = family_class(backend_class(name).family)
+    assert {p["name"] for p in spec["parameters"]} <= family.consumed_parameters(spec)
 
 
 @pytest.mark.parametrize("name", BACKENDS)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import write_spec
-from driver.backends import EvaluationFailed, SpecError
-from driver.backends import keras_profile as kp
+from driver.errors import EvaluationFailed, SpecError
 from driver.families.cnn import analysis, features, hlo, networks
+from driver.families.cnn.backends import keras_profile as kp
 from driver.spec import load_spec
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cnn" / "tiny_net.hlo"

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import write_spec
-from driver.backends import EvaluationFailed
+from driver.errors import EvaluationFailed
 from driver.families.cnn import analysis, features, gpu_analysis, hlo, ptx
 from driver.spec import load_spec
 

@@ -35,7 +35,7 @@ def profiles(tmp_path, monkeypatch):
 
 
 def test_estimated_l1_misses_equal_the_simulated_ones(small_kmeans, profiles, tmp_path):
-    from driver.backends import qemu_riscv
+    from driver.families.cache.backends import qemu_riscv
     from driver.families.cache.derived import add_derived
 
     spec = load_spec(KMEANS_SPEC)
@@ -162,7 +162,7 @@ def add_est(frame):
 
 def test_profile_estimate_backend_equals_the_derived_estimate(small_kmeans):
     """The analytic backend answers, per point, exactly the family's est_cycles feature."""
-    from driver.backends import backend_class
+    from driver.families import backend_class
 
     spec = load_spec(KMEANS_SPEC)
     spec["backend"] = {"name": "profile_estimate", "settings": {
@@ -182,7 +182,7 @@ def test_l2_behind_l1d_estimate(small_kmeans, profiles, tmp_path):
     profiles only each point's L1D) answers the same cycles as the features."""
     import yaml
 
-    from driver.backends import backend_class
+    from driver.families import backend_class
     from driver.families.cache.derived import add_derived
 
     text = yaml.safe_load(KMEANS_SPEC.read_text())

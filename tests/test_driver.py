@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import PYTHON, run_module, small_spec, write_spec
-from driver.backends import qemu_riscv
+from driver.families.cache.backends import qemu_riscv
 from driver.study import render_study
 
 RESPONSES = list(qemu_riscv.Backend.response_names)

@@ -191,7 +191,7 @@ def test_all_enumerates_the_product_with_answers(forest, spec_file, tmp_path):
 
 
 def test_verify_resimulates_the_best_designs(forest, spec_file, tmp_path):
-    from driver.backends import qemu_riscv
+    from driver.families.cache.backends import qemu_riscv
     from driver.spec import load_spec
 
     out = tmp_path / "one.csv"

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import SHIPPED_SPECS
-from driver.backends import backend_class
-from driver.families import Family, available, family_class, for_spec
+from driver.families import Family, available, backend_class, family_class, for_spec
 from driver.spec import load_spec
 from ml import space
 

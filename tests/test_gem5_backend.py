@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, write_spec
-from driver.backends import EvaluationFailed, SpecError, backend_class, gem5
+from driver.errors import EvaluationFailed, SpecError
+from driver.families import backend_class
+from driver.families.cache.backends import gem5
 from driver.spec import load_spec
 
 FIXTURES = ROOT / "tests" / "fixtures" / "gem5"

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from conftest import ROOT
-from driver.backends import qemu_riscv
+from driver.families.cache.backends import qemu_riscv
 from driver.spec import load_spec
 
 POINTS = ({"l1d_size_kib": 32, "l1d_ways": 1, "l1i_size_kib": 1, "l1i_ways": 1,

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import SHIPPED_SPECS, small_spec, write_spec
-from driver.backends import SpecError, backend_class
+from driver.errors import SpecError
+from driver.families import backend_class
 from driver.spec import load_spec
 
 
@@ -173,7 +174,7 @@ def test_user_binary_and_source(tmp_path, native_built):
     program = loaded["backend"]["settings"]["program"]
     assert program.endswith("/mine") and "user_kernels" in program
     # The user's kernel really runs under the cache simulator, with arguments from the point.
-    from driver.backends import backend_class
+    from driver.families import backend_class
 
     backend = backend_class("qemu_riscv")(loaded["backend"]["settings"], timeout_s=60)
     point = {"l1d_size_kib": 4, "l1d_ways": 2, "l2_size_kib": 64, "line_bytes": 64}

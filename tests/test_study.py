@@ -5,7 +5,7 @@ import json
 import math
 
 from conftest import run_module, small_spec, write_spec
-from driver.backends import qemu_riscv
+from driver.families.cache.backends import qemu_riscv
 from driver.tabular import read_tabular
 
 

@@ -14,9 +14,11 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from driver.backends import EvaluationFailed, backend_class, timeloop
+from driver.errors import EvaluationFailed
+from driver.families import backend_class, family_class
 from driver.families.accelerator import SETTINGS_SCHEMA
 from driver.families.accelerator.arch import PRESETS, Accelerator
+from driver.families.accelerator.backends import timeloop
 from driver.families.accelerator.generate import generate
 from driver.families.accelerator.layers import DIMS, layer
 from driver.families.accelerator.schedule import LEVELS, Schedule, check_text, violations
@@ -238,7 +240,7 @@ def test_binary_missing_leaves_the_spec_loadable_and_says_so_in_one_line(tmp_pat
     monkeypatch.delenv("TIMELOOP", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     spec = spec_with(tmp_path)
-    timeloop.Backend.resolve(spec, "study.yaml", tmp_path)  # models and answers need no binary
+    timeloop.Backend.complete_settings(spec["backend"]["settings"], "study.yaml", tmp_path)  # models and answers need no binary
     message = timeloop.Backend.unavailable_reason(spec["backend"]["settings"])
     assert message and "\n" not in message
     for needle in ("timeloop-model not found", "$TIMELOOP", "PATH"):
@@ -272,7 +274,7 @@ def test_binary_from_timeloop_env_folder_file_and_path(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(binary.parent))
     assert timeloop.find_binary(settings()) == (str(binary), "PATH")
     spec = spec_with(tmp_path)
-    timeloop.Backend.resolve(spec, "s.yaml", tmp_path)
+    timeloop.Backend.complete_settings(spec["backend"]["settings"], "s.yaml", tmp_path)
     assert spec["backend"]["settings"]["timeloop"] == str(binary)
     assert timeloop.Backend.unavailable_reason(spec["backend"]["settings"]) is None
 
@@ -281,10 +283,10 @@ def test_binary_as_path_relative_to_the_spec(tmp_path, monkeypatch):
     monkeypatch.delenv("TIMELOOP", raising=False)
     binary = stand_in(tmp_path / "tools" / "tl", "exit 0\n")
     spec = spec_with(tmp_path, timeloop="tools/tl")
-    timeloop.Backend.resolve(spec, "s.yaml", tmp_path)
+    timeloop.Backend.complete_settings(spec["backend"]["settings"], "s.yaml", tmp_path)
     assert spec["backend"]["settings"]["timeloop"] == str(binary)
     missing = spec_with(tmp_path, timeloop="./nope")
-    timeloop.Backend.resolve(missing, "s.yaml", tmp_path)
+    timeloop.Backend.complete_settings(missing["backend"]["settings"], "s.yaml", tmp_path)
     assert "nope" in timeloop.Backend.unavailable_reason(missing["backend"]["settings"])
 
 
@@ -293,7 +295,7 @@ def test_backend_declares_the_contract():
     assert cls is timeloop.Backend and cls.family == "accelerator" and not cls.in_process
     assert cls.response_names == ("cycles", "energy_uj", "utilization", "valid")
     assert cls.objectives == ("cycles", "energy_uj") and cls.response_kinds == {"valid": "binary"}
-    props = cls.settings_schema["properties"]
+    props = family_class(cls.family).settings_schema(cls)["properties"]
     assert set(props) == set(SETTINGS_SCHEMA) | {"timeloop"}
     assert props["timeloop"]["default"] == "timeloop-model"
 

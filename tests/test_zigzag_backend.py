@@ -11,9 +11,9 @@ import math
 
 import pytest
 
-from driver.backends import EvaluationFailed
-from driver.backends import zigzag as zb
+from driver.errors import EvaluationFailed
 from driver.families.accelerator import arch
+from driver.families.accelerator.backends import zigzag as zb
 from driver.families.accelerator.generate import generate
 from driver.families.accelerator.layers import DIMS, RESNET50
 from driver.families.accelerator.schedule import LEVELS, TEMPORAL, Schedule, violations

@@ -1,12 +1,12 @@
 """The contract every design-space family implements.
 
 A family is what one kind of design space knows beyond a single evaluation: the words of
-its parameters, the rules a design must obey, the features a model can compute for a design
-point without evaluating it, an analytic estimate of the objective a model can learn the
-correction of, and the cost axes (what a design costs to build) that budgets and Pareto
-fronts use. Backends name their family (``Backend.family``); several backends of one kind
-(an embedded evaluator and the real simulator) share one family, so their studies get the
-same features and answers.
+its parameters, the settings its backends share and the checks a spec must pass, the rules
+a design must obey, the features a model can compute for a design point without evaluating
+it, an analytic estimate of the objective a model can learn the correction of, and the cost
+axes (what a design costs to build) that budgets and Pareto fronts use. Its backends (an
+embedded evaluator and the real simulator) live in its ``backends/`` folder and only
+evaluate, so their studies get the same checks, features and answers.
 
 Everything above the backends (``ml/``, the study commands) asks the family and never
 names a concept of one kind of space. The driver imports families on every evaluation:
@@ -16,15 +16,19 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any, Mapping
 
     import pandas as pd
+
+    from .backend import Backend
 
 
 class Family:
     """Base class of design-space families; the default knows nothing beyond the spec.
 
-    A family module ``driver.families.<name>`` exposes a subclass named ``Family``. It is
+    A family module ``driver.families.<name>`` (registered in :data:`driver.families.FAMILIES`)
+    exposes a subclass named ``Family``. It is
     constructed with a loaded spec (``driver.spec.load_spec``) and answers for that study.
     Subclasses set ``name`` and ``vocabulary`` and override what they can compute.
     """
@@ -35,6 +39,10 @@ class Family:
     #: the description). Backends consume these, plus parameters of their own settings.
     vocabulary: dict[str, str] = {}
 
+    #: JSON schema properties of the ``backend.settings`` every backend of this family
+    #: takes (a backend adds its own ``settings_properties``).
+    settings_properties: dict[str, Any] = {}
+
     #: Parameters that name a design point instead of describing it (e.g. the id of a
     #: generated schedule): models see the derived features instead, where there are any.
     identifiers: tuple[str, ...] = ()
@@ -43,6 +51,35 @@ class Family:
         self.spec = spec
 
     # --- spec time -------------------------------------------------------------------
+    @classmethod
+    def backends(cls) -> list[str]:
+        """Names of this family's backends: the modules of its ``backends/`` folder."""
+        from . import available_backends
+
+        return sorted(n for n, family in available_backends().items() if family == cls.name)
+
+    @classmethod
+    def settings_schema(cls, backend: type[Backend]) -> dict[str, Any]:
+        """JSON schema (draft 2020-12) of ``backend.settings`` for one of its backends: the
+        family's properties and the backend's own; any other key is an error (a typo would
+        otherwise silently simulate a default)."""
+        return {"type": "object", "additionalProperties": False,
+                "properties": {**cls.settings_properties, **backend.settings_properties}}
+
+    @classmethod
+    def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
+        """Check and complete the family's part of a loaded spec, in place, once at load
+        (after ``backend.settings`` were validated and their defaults filled): raise
+        SpecError (one line starting with ``where``) for a spec no design of this family
+        answers, and make relative paths absolute against ``spec_dir``."""
+
+    @classmethod
+    def consumed_parameters(cls, spec: Mapping[str, Any]) -> set[str]:
+        """Names of the parameters this family's backends give a meaning to, for a spec
+        ``resolve`` completed. A swept parameter outside this set is refused at load (a
+        typo would otherwise silently simulate a default). Default: the vocabulary."""
+        return set(cls.vocabulary)
+
     @classmethod
     def check(cls, spec: dict[str, Any], fixed: Mapping[str, Any], where: str) -> None:
         """Raise SpecError (one line starting with ``where``) unless every combination of

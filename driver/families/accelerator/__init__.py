@@ -78,6 +78,7 @@ def design(point: Mapping[str, Any], settings: Mapping[str, Any]):
 
 class Family(_Base):
     name = "accelerator"
+    settings_properties = SETTINGS_SCHEMA
     vocabulary = {
         **{name: f"{text} ({unit})" if unit else text
            for name, (text, unit) in arch.ACCEL_FIELDS.items()},
@@ -94,7 +95,7 @@ class Family(_Base):
     def check(cls, spec: dict[str, Any], fixed: Mapping[str, Any], where: str) -> None:
         import itertools
 
-        from ...backends.base import SpecError
+        from ...errors import SpecError
 
         swept = {p["name"]: p["values"] for p in spec["parameters"]}
         if PRESET in swept and swept.keys() & arch.ACCEL_FIELDS.keys():
@@ -122,7 +123,7 @@ class Family(_Base):
         explicit mapping file."""
         from pathlib import Path
 
-        from ...backends.base import SpecError
+        from ...errors import SpecError
 
         settings = spec["backend"]["settings"]
         cls.check(spec, settings, where)

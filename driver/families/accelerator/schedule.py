@@ -108,7 +108,7 @@ def violations(accel: Accelerator, layer: Layer, schedule: Schedule) -> list[str
 
 def check_text(text: dict, layer: Layer, where: str) -> Schedule:
     """A schedule from a mapping file's content (:meth:`Schedule.to_text`), or SpecError."""
-    from ...backends.base import SpecError
+    from ...errors import SpecError
 
     if not isinstance(text, dict) or set(text) != {"factors", "permutations"}:
         raise SpecError(f"{where}: a mapping needs exactly the keys factors and permutations")

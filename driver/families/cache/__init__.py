@@ -1,6 +1,7 @@
 """The cache family: a RISC-V program on a CPU with an L1I, an L1D and a unified L2 cache.
 
-Backends: ``qemu_riscv`` (embedded: QEMU with cyclecast's cache plugin) and ``gem5``.
+Backends (``backends/``): ``qemu_riscv`` (embedded: QEMU with cyclecast's cache plugin),
+``profile_estimate`` (the estimate from one profile per workload) and ``gem5``.
 Vocabulary: the cache fields of :mod:`.geometry` (sizes in KiB, ways, line in bytes) and
 ``kernel`` (a categorical choice among the built-in kernels, :mod:`.program`). Derived
 features come from one profiling run per workload point (:mod:`.derived`); the estimate is
@@ -26,6 +27,8 @@ PROGRAM_SETTINGS = ("program", "programs", "kernel", "source", "binary")
 
 class Family(_Base):
     name = "cache"
+    settings_properties = {**program.WORKLOAD_SETTINGS_SCHEMA,
+                           "cache": geometry.CACHE_SETTINGS_SCHEMA}
     vocabulary = {
         "l1d_size_kib": "L1 data cache capacity (KiB)", "l1d_ways": "L1D associativity",
         "l1i_size_kib": "L1 instruction cache capacity (KiB)", "l1i_ways": "L1I associativity",
@@ -42,22 +45,11 @@ class Family(_Base):
         return self.spec["backend"]["settings"].get("cache", {})
 
     @classmethod
-    def resolve_program(cls, spec: dict[str, Any], where: str, spec_dir, qemu: bool) -> None:
-        """What every backend of this family does at spec load: check the geometry, find
-        the program (and, with ``qemu``, the qemu-riscv64 that runs or profiles it)."""
+    def resolve(cls, spec: dict[str, Any], where: str, spec_dir) -> None:
+        """Check the geometry and find the program (made absolute against ``spec_dir``)."""
         settings = spec["backend"]["settings"]
         cls.check(spec, settings["cache"], where)
         program.resolve_program(spec, settings, where, spec_dir)
-        if qemu:
-            import shutil
-
-            from ...backends.base import SpecError
-
-            found = shutil.which(settings["qemu"])
-            if found is None:
-                raise SpecError(f"{where}: backend.settings.qemu: {settings['qemu']!r} not "
-                                "found; run `make setup` (installs Debian's qemu-user)")
-            settings["qemu"] = found
 
     @classmethod
     def consumed_parameters(cls, spec: Mapping[str, Any]) -> set[str]:
@@ -101,3 +93,17 @@ class Family(_Base):
                       else float(fixed.get(name, geometry.CACHE_FIELDS[name])))
         out[TOTAL] = total
         return out
+
+
+def find_qemu(settings: dict[str, Any], where: str) -> None:
+    """``settings['qemu']`` made the absolute path of the qemu-riscv64 that runs or
+    profiles the program (the backends that use QEMU call it at spec load)."""
+    import shutil
+
+    from ...errors import SpecError
+
+    found = shutil.which(settings["qemu"])
+    if found is None:
+        raise SpecError(f"{where}: backend.settings.qemu: {settings['qemu']!r} not "
+                        "found; run `make setup` (installs Debian's qemu-user)")
+    settings["qemu"] = found

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...backends.base import SpecError
+from ...errors import SpecError
 from . import profiles, timing
 from .estimate import behind_l1d, l2_counts
 from .geometry import CACHE_FIELDS

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from itertools import product
 
-from ...backends.base import SpecError
+from ...errors import SpecError
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:

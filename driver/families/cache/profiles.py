@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ...backends.base import EvaluationFailed
+from ...errors import EvaluationFailed
 from ...process import last_line, run_with_timeout
 from .program import BUILD, pinned_copy
 

@@ -79,6 +79,7 @@ def values_of(spec: dict[str, Any], name: str) -> list:
 
 class Family(_Base):
     name = "cnn"
+    settings_properties = SETTINGS_SCHEMA
     vocabulary = {
         NETWORK: "network: a Keras application or a name of backend.settings.models "
                  "(categorical)",
@@ -93,7 +94,7 @@ class Family(_Base):
     def check(cls, spec: dict[str, Any], fixed: Mapping[str, Any], where: str) -> None:
         from pathlib import Path
 
-        from ...backends.base import SpecError
+        from ...errors import SpecError
 
         swept = {p["name"]: p for p in spec["parameters"]}
         for name in FIXED_ONLY:
@@ -139,7 +140,7 @@ class Family(_Base):
         """At spec load: user files made absolute and readable, then :meth:`check`."""
         from pathlib import Path
 
-        from ...backends.base import SpecError
+        from ...errors import SpecError
 
         settings = spec["backend"]["settings"]
         for name, given in list(settings["models"].items()):
@@ -181,9 +182,7 @@ class Family(_Base):
 
     def point(self, row: Mapping[str, Any]) -> tuple[str, int, int]:
         """(network, resolution, batch_size) of a design point (swept or fixed)."""
-        settings = self.spec["backend"].get("settings", {})
-        return tuple(kind(row.get(name, settings.get(name, SETTINGS_SCHEMA[name]["default"])))
-                     for name, kind in ((NETWORK, str), (RESOLUTION, int), (BATCH, int)))
+        return run_of(row, self.spec["backend"].get("settings", {}))
 
     def add_derived(self, frame: pd.DataFrame) -> pd.DataFrame:
         from .features import add_derived
@@ -192,3 +191,10 @@ class Family(_Base):
 
     def estimate_column(self, objective: str) -> str | None:
         return "est_seconds" if objective == "seconds" else None
+
+
+def run_of(row: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[str, int, int]:
+    """(network, resolution, batch_size) of a design point: its swept values, else the
+    backend settings' fixed ones, else their defaults."""
+    return tuple(kind(row.get(name, settings.get(name, SETTINGS_SCHEMA[name]["default"])))
+                 for name, kind in ((NETWORK, str), (RESOLUTION, int), (BATCH, int)))

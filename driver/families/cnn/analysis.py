@@ -84,7 +84,7 @@ def analysis(network: str, resolution: int, batch_size: int, user_models: dict,
     found = cached(network, resolution, batch_size, user_models)
     if found is not None:
         return found
-    from ...backends.base import EvaluationFailed
+    from ...errors import EvaluationFailed
 
     started = time.process_time()
     try:

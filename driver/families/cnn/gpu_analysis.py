@@ -82,7 +82,7 @@ def gpu_analyses(points: list[tuple[str, int, int]], user_models: dict,
     """The GPU analyses of ``points`` (network, resolution, batch size): cached ones read,
     the others computed in one process (JAX's start-up paid once) and cached. A point that
     fails gets its EvaluationFailed instead of a result."""
-    from ...backends.base import EvaluationFailed
+    from ...errors import EvaluationFailed
 
     out: dict[tuple, dict | Exception] = {}
     missing = []

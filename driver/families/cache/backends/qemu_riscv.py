@@ -12,11 +12,10 @@ import json
 import os
 from pathlib import Path
 
-from ..families.cache import Family as CacheFamily
-from ..families.cache import geometry, program, timing
-from ..process import exit_reason, last_line, run_with_timeout
-from .base import Backend as _Base
-from .base import EvaluationFailed
+from ....errors import EvaluationFailed
+from ....process import exit_reason, last_line, run_with_timeout
+from ...backend import Backend as _Base
+from .. import find_qemu, geometry, program, timing
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
@@ -58,25 +57,14 @@ def parse_stats(text: str) -> dict[str, float]:
 class Backend(_Base):
     name = "qemu_riscv"
     family = "cache"
-    settings_schema = {
-        "type": "object", "additionalProperties": False,
-        "properties": {
-            **program.WORKLOAD_SETTINGS_SCHEMA,
-            "cache": geometry.CACHE_SETTINGS_SCHEMA,
-            "timing": timing.TIMING_SETTINGS_SCHEMA,
-            "qemu": {"type": "string", "default": QEMU},
-        },
-    }
+    settings_properties = {"timing": timing.TIMING_SETTINGS_SCHEMA,
+                           "qemu": {"type": "string", "default": QEMU}}
     response_names = ("cycles",) + COUNTERS
     objectives = ("cycles",)
 
     @classmethod
-    def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
-        CacheFamily.resolve_program(spec, where, spec_dir, qemu=True)
-
-    @classmethod
-    def consumed_parameters(cls, spec: dict[str, Any]) -> set[str]:
-        return CacheFamily.consumed_parameters(spec)
+    def complete_settings(cls, settings: dict[str, Any], where: str, spec_dir: Path) -> None:
+        find_qemu(settings, where)
 
     @classmethod
     def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:

@@ -28,10 +28,9 @@ from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
-from ..families.cnn import SETTINGS_SCHEMA
-from ..families.cnn import Family as CnnFamily
-from .base import Backend as _Base
-from .base import EvaluationFailed
+from ....errors import EvaluationFailed
+from ...backend import Backend as _Base
+from .. import run_of
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
@@ -92,18 +91,12 @@ class Backend(_Base):
     family = "cnn"
     in_process = True
     parallel = True  # seconds per point: a worker per core (each with its own networks)
-    settings_schema = {"type": "object", "additionalProperties": False,
-                       "properties": {**SETTINGS_SCHEMA}}
     response_names = ("seconds", "cycles")
     objectives = ("seconds", "cycles")
 
     def __init__(self, settings: Mapping[str, Any], timeout_s: float = 600.0):
         super().__init__(settings, timeout_s)
         self.models: OrderedDict = OrderedDict()
-
-    @classmethod
-    def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
-        CnnFamily.resolve(spec, where, spec_dir)
 
     @classmethod
     def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:
@@ -116,7 +109,7 @@ class Backend(_Base):
     def _model(self, network: str, resolution: int):
         """(model, graph function, build seconds) of a network at a resolution, built once
         (the function traces once per batch size)."""
-        from ..families.cnn import networks, runtime
+        from .. import networks, runtime
 
         key = (network, resolution)
         if key in self.models:
@@ -158,8 +151,7 @@ class Backend(_Base):
 
     def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
         settings = self.settings
-        network, resolution, batch_size = CnnFamily({"backend": {"settings": settings}}
-                                                    ).point(point)
+        network, resolution, batch_size = run_of(point, settings)
         model, function, build_s = self._model(network, resolution)
         x = self._batch(model, function, resolution, batch_size)
         tries = []
@@ -182,7 +174,7 @@ class Backend(_Base):
                 + f"; cycles derived: CPU seconds x {clock / 1e6:.0f} MHz ({source}); "
                 f"build {build_s:.2f} s")
         if settings["analyse"]:  # the timing stands even when the analysis fails
-            from ..families.cnn import analysis
+            from .. import analysis
 
             try:
                 found = analysis.analysis(network, resolution, batch_size, settings["models"],
@@ -191,7 +183,7 @@ class Backend(_Base):
             except EvaluationFailed as err:
                 note += f"; analysis failed: {err.reason}"
             if settings["gpu_analysis"]:  # the GPU program (a process of its own)
-                from ..families.cnn import gpu_analysis
+                from .. import gpu_analysis
 
                 try:
                     found = gpu_analysis.gpu_analysis(network, resolution, batch_size,

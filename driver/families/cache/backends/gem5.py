@@ -28,11 +28,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..families.cache import Family as CacheFamily
-from ..families.cache import geometry, program
-from ..process import exit_reason, last_line, run_with_timeout
-from .base import Backend as _Base
-from .base import EvaluationFailed, SpecError
+from ....errors import EvaluationFailed, SpecError
+from ....process import exit_reason, last_line, run_with_timeout
+from ...backend import Backend as _Base
+from .. import geometry, program
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
@@ -256,7 +255,7 @@ def _clock(settings: Mapping[str, Any]) -> str:
 
 def stdlib_script(settings: Mapping[str, Any], point: Mapping[str, Any]) -> str:
     """The gem5 standard-library configuration script for one design point."""
-    from ..render import render
+    from ....render import render
 
     return render(TEMPLATE, **_sizes(point, settings["cache"]), clock=_clock(settings),
                   memory_class=MEMORIES[settings["memory"]][0],
@@ -291,31 +290,24 @@ def legacy_arguments(settings: Mapping[str, Any], point: Mapping[str, Any], se_p
 class Backend(_Base):
     name = "gem5"
     family = "cache"
-    settings_schema = {
-        "type": "object", "additionalProperties": False,
-        "properties": {
-            **program.WORKLOAD_SETTINGS_SCHEMA,
-            "cache": geometry.CACHE_SETTINGS_SCHEMA,
-            "config": {"enum": ["stdlib", "legacy"], "default": "stdlib"},
-            "gem5": {"type": "string", "minLength": 1},
-            "se_py": {"type": "string", "minLength": 1},
-            "clock_ghz": {"type": "number", "exclusiveMinimum": 0, "default": 1},
-            "memory": {"enum": list(MEMORIES), "default": "DDR3_1600"},
-            "memory_mib": {"type": "integer", "minimum": 16, "default": 1024},
-        },
+    settings_properties = {
+        "config": {"enum": ["stdlib", "legacy"], "default": "stdlib"},
+        "gem5": {"type": "string", "minLength": 1},
+        "se_py": {"type": "string", "minLength": 1},
+        "clock_ghz": {"type": "number", "exclusiveMinimum": 0, "default": 1},
+        "memory": {"enum": list(MEMORIES), "default": "DDR3_1600"},
+        "memory_mib": {"type": "integer", "minimum": 16, "default": 1024},
     }
     response_names = RESPONSES
     objectives = ("cycles", "sim_seconds")
 
     @classmethod
-    def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
-        """Check geometry and program; make paths absolute; record gem5 if found.
+    def complete_settings(cls, settings: dict[str, Any], where: str, spec_dir: Path) -> None:
+        """Make the gem5 and se.py paths absolute; record gem5 if found.
 
         A missing gem5 is not an error here (the study can still be rendered); an
         explicitly configured ``gem5`` or ``se_py`` path that does not exist is.
         """
-        settings = spec["backend"]["settings"]
-        CacheFamily.resolve_program(spec, where, spec_dir, qemu=False)
         for key in ("gem5", "se_py"):
             value = settings.get(key)
             if value and (os.sep in value or key == "se_py"):
@@ -326,10 +318,6 @@ class Backend(_Base):
         gem5, _ = find_gem5(settings)
         if gem5:
             settings["gem5"] = gem5
-
-    @classmethod
-    def consumed_parameters(cls, spec: dict[str, Any]) -> set[str]:
-        return CacheFamily.consumed_parameters(spec)
 
     @classmethod
     def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:

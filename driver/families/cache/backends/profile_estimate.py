@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..families.cache import Family as CacheFamily
-from ..families.cache import geometry, profiles, program, timing
-from ..families.cache.estimate import behind_l1d, l2_counts
-from .base import Backend as _Base
-from .base import EvaluationFailed
+from ....errors import EvaluationFailed
+from ...backend import Backend as _Base
+from .. import find_qemu, geometry, profiles, program, timing
+from ..estimate import behind_l1d, l2_counts
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
@@ -74,15 +73,8 @@ class Backend(_Base):
     name = "profile_estimate"
     family = "cache"
     in_process = True  # pure Python: called directly, no worker process needed
-    settings_schema = {
-        "type": "object", "additionalProperties": False,
-        "properties": {
-            **program.WORKLOAD_SETTINGS_SCHEMA,
-            "cache": geometry.CACHE_SETTINGS_SCHEMA,
-            "timing": timing.TIMING_SETTINGS_SCHEMA,
-            "qemu": {"type": "string", "default": "qemu-riscv64"},  # runs the profiles
-        },
-    }
+    settings_properties = {"timing": timing.TIMING_SETTINGS_SCHEMA,
+                           "qemu": {"type": "string", "default": "qemu-riscv64"}}  # profiles
     response_names = RESPONSES
     objectives = ("cycles",)
 
@@ -91,12 +83,8 @@ class Backend(_Base):
         self._profiles: dict[tuple, dict] = {}
 
     @classmethod
-    def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
-        CacheFamily.resolve_program(spec, where, spec_dir, qemu=True)
-
-    @classmethod
-    def consumed_parameters(cls, spec: dict[str, Any]) -> set[str]:
-        return CacheFamily.consumed_parameters(spec)
+    def complete_settings(cls, settings: dict[str, Any], where: str, spec_dir: Path) -> None:
+        find_qemu(settings, where)
 
     @classmethod
     def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:

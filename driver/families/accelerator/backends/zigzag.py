@@ -51,22 +51,21 @@ import copy
 import math
 from functools import lru_cache
 
-from ..families.accelerator import SETTINGS_SCHEMA, design
-from ..families.accelerator import Family as AcceleratorFamily
-from ..families.accelerator.arch import STORAGE, WORD_BITS
-from ..families.accelerator.layers import DIMS
-from ..families.accelerator.schedule import LEVELS, TEMPORAL
-from .base import Backend as _Base
-from .base import EvaluationFailed
+from ....errors import EvaluationFailed
+from ...backend import Backend as _Base
+from .. import design
+from ..arch import STORAGE, WORD_BITS
+from ..layers import DIMS
+from ..schedule import LEVELS, TEMPORAL
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any, Mapping
 
-    from ..families.accelerator.arch import Accelerator
-    from ..families.accelerator.layers import Layer
-    from ..families.accelerator.schedule import Schedule
+    from ..arch import Accelerator
+    from ..layers import Layer
+    from ..schedule import Schedule
 
 RESPONSES = ("cycles", "energy_uj", "utilization", "valid")
 NAN = float("nan")
@@ -356,15 +355,9 @@ class Backend(_Base):
     family = "accelerator"
     in_process = True
     parallel = True  # milliseconds per schedule: worth a worker per core
-    settings_schema = {"type": "object", "additionalProperties": False,
-                       "properties": {**SETTINGS_SCHEMA}}
     response_names = RESPONSES
     objectives = ("cycles", "energy_uj")
     response_kinds = {"valid": "binary"}
-
-    @classmethod
-    def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
-        AcceleratorFamily.resolve(spec, where, spec_dir)
 
     @classmethod
     def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:

@@ -34,22 +34,21 @@ import re
 import shutil
 from pathlib import Path
 
-from ..families.accelerator import SETTINGS_SCHEMA, design
-from ..families.accelerator import Family as AcceleratorFamily
-from ..families.accelerator.arch import STORAGE, WORD_BITS
-from ..families.accelerator.layers import DIMS
-from ..families.accelerator.schedule import LEVELS, SPATIAL
-from ..process import exit_reason, last_line, run_with_timeout
-from .base import Backend as _Base
-from .base import EvaluationFailed
+from ....errors import EvaluationFailed
+from ....process import exit_reason, last_line, run_with_timeout
+from ...backend import Backend as _Base
+from .. import design
+from ..arch import STORAGE, WORD_BITS
+from ..layers import DIMS
+from ..schedule import LEVELS, SPATIAL
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
     from typing import Any, Mapping
 
-    from ..families.accelerator.arch import Accelerator
-    from ..families.accelerator.layers import Layer
-    from ..families.accelerator.schedule import Schedule
+    from ..arch import Accelerator
+    from ..layers import Layer
+    from ..schedule import Schedule
 
 BINARY = "timeloop-model"
 FILES = ("arch.yaml", "problem.yaml", "mapping.yaml")  # in the order timeloop-model reads
@@ -133,7 +132,7 @@ def directives(accel: Accelerator, schedule: Schedule) -> list[dict[str, Any]]:
 
 def render(accel: Accelerator, layer: Layer, schedule: Schedule) -> dict[str, str]:
     """Timeloop's three input files (name -> YAML text) for one design point."""
-    from ..render import render as render_template
+    from ....render import render as render_template
 
     title = (f"layer {layer.name} on {accel.pes} PEs x {accel.macs_per_pe} MACs, "
              f"buffers (KiB) accum {accel.accum_buffer_kib:g} weight "
@@ -315,23 +314,16 @@ class Backend(_Base):
     name = "timeloop"
     family = "accelerator"
     in_process = False
-    settings_schema = {
-        "type": "object", "additionalProperties": False,
-        "properties": {**SETTINGS_SCHEMA,
-                       "timeloop": {"type": "string", "default": BINARY}},
-    }
+    settings_properties = {"timeloop": {"type": "string", "default": BINARY}}
     response_names = RESPONSES
     objectives = ("cycles", "energy_uj")
     response_kinds = {"valid": "binary"}
 
     @classmethod
-    def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
-        """The family's checks, then timeloop-model's absolute path into the settings
-        when it is found. A spec stays loadable (for models, features, answers) on a
-        machine without Timeloop, as gem5's does; running it is refused with
-        :meth:`unavailable_reason`'s one line."""
-        AcceleratorFamily.resolve(spec, where, spec_dir)
-        settings = spec["backend"]["settings"]
+    def complete_settings(cls, settings: dict[str, Any], where: str, spec_dir: Path) -> None:
+        """timeloop-model's absolute path into the settings when it is found. A spec stays
+        loadable (for models, features, answers) on a machine without Timeloop, as gem5's
+        does; running it is refused with :meth:`unavailable_reason`'s one line."""
         given = settings.get("timeloop") or BINARY
         if os.sep in given:  # a path in the spec is relative to the spec's folder
             settings["timeloop"] = str((Path(spec_dir) / given).resolve())
