@@ -24,11 +24,10 @@ import time
 from pathlib import Path
 
 from . import records
-from .__main__ import CAST, append_jsonl
+from .evaluation import CAST, append_jsonl
+from .rundir import RunDir
 
 CALLBACK = "cyclecast"          # analysis_drivers name in the rendered deck
-RESTART = "dakota.rst"          # Dakota's in-process study writes this in its directory
-PREVIOUS_RESTART = "previous.rst"
 
 
 def point_of(params: dict, types: dict[str, str]) -> dict:
@@ -46,7 +45,7 @@ def eval_number(params: dict) -> int:
     return int(str(params["eval_id"]).rsplit(":", 1)[-1])
 
 
-class Study:
+class InProcessRun:
     """One in-process run of a rendered run directory."""
 
     def __init__(self, rundir: Path, spec: dict, on_progress=None):
@@ -58,7 +57,8 @@ class Study:
         self.on_progress = on_progress or (lambda done, failed: None)
         self.evaluator = evaluator_for(spec, rundir)
         self.light = getattr(self.evaluator, "light", False)
-        (rundir / "evals").mkdir(exist_ok=True)
+        self.files = RunDir(rundir)
+        self.files.evals.mkdir(exist_ok=True)
         self.stopped = None  # why the study was aborted on a failure (failure.capture)
         # The run's own records are the memo of a resumed study: a point that finished
         # before a kill (but after Dakota's last restart record) is answered from them.
@@ -85,9 +85,9 @@ class Study:
             for params in batch:
                 number = eval_number(params)
                 if self.light:  # a Python backend writes nothing: one shared folder
-                    workdir = self.rundir / "evals"
+                    workdir = self.files.evals
                 else:
-                    workdir = self.rundir / "evals" / f"eval.{number}"
+                    workdir = self.files.evals / f"eval.{number}"
                     workdir.mkdir(parents=True, exist_ok=True)
                 jobs.append((point_of(params, self.types), number, workdir))
             results = self._evaluate(jobs, first=True)
@@ -155,10 +155,10 @@ class Study:
         import dakota.environment as dakenv
 
         read = ""
-        restart = self.rundir / RESTART
+        restart = self.files.restart("python")
         if restart.exists() and restart.stat().st_size > 0:
-            shutil.copyfile(restart, self.rundir / PREVIOUS_RESTART)
-            read = PREVIOUS_RESTART
+            shutil.copyfile(restart, self.files / RunDir.PREVIOUS_RESTART)
+            read = RunDir.PREVIOUS_RESTART
         import time
 
         started = time.perf_counter()
@@ -167,12 +167,12 @@ class Study:
                 dakenv.study(callbacks={CALLBACK: self.callback}, input_string=deck,
                              read_restart=read).execute()
         except Exception as err:  # noqa: BLE001 - Dakota's own errors arrive as exceptions
-            with open(self.rundir / "dakota.err", "a") as log:
+            with open(self.files / RunDir.DAKOTA_ERR, "a") as log:
                 log.write(f"{type(err).__name__}: {err}\n")
             return 1
         finally:
             self.evaluator.close()
-        with open(self.rundir / "dakota.out", "a") as out:  # as the dakota executable ends
+        with open(self.files / RunDir.DAKOTA_OUT, "a") as out:  # as the dakota executable ends
             out.write(f"Total wall clock = {time.perf_counter() - started:.6f} "
                       "(in-process study, cyclecast)\n")
         return 0
@@ -188,7 +188,7 @@ class _Recorder:
     file and batch."""
 
     def __init__(self, rundir: Path):
-        self.rundir, self.pending, self.last = rundir, [], time.monotonic()
+        self.files, self.pending, self.last = RunDir(rundir), [], time.monotonic()
 
     def add(self, *found: dict) -> None:
         self.pending += found
@@ -197,8 +197,8 @@ class _Recorder:
 
     def flush(self) -> None:
         if self.pending:
-            append_jsonl(self.rundir / records.EVALUATIONS, *self.pending)
-            append_jsonl(self.rundir / records.FAILURES,
+            append_jsonl(self.files.evaluations, *self.pending)
+            append_jsonl(self.files.failures,
                          *(r for r in self.pending if r["status"] == "failed"))
         self.pending, self.last = [], time.monotonic()
 
@@ -244,7 +244,8 @@ def _console_to(rundir: Path):
     terminal = os.fdopen(os.dup(2), "w", buffering=1)
     old_stderr = sys.stderr
     try:
-        with open(rundir / "dakota.out", "ab") as out, open(rundir / "dakota.err", "ab") as err:
+        with open(rundir / RunDir.DAKOTA_OUT, "ab") as out, \
+                open(rundir / RunDir.DAKOTA_ERR, "ab") as err:
             os.dup2(out.fileno(), 1)
             os.dup2(err.fileno(), 2)
             sys.stderr = terminal

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-EVALUATIONS = "evaluations.jsonl"
-FAILURES = "failures.jsonl"
+from .rundir import RunDir
+
+EVALUATIONS = RunDir.EVALUATIONS
+FAILURES = RunDir.FAILURES
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 from .errors import SpecError
+from .rundir import RunDir
 
-JOBS = "jobs.jsonl"
+JOBS = RunDir.JOBS
 ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING",
                  "SUSPENDED", "STOPPED"}
 
@@ -65,7 +66,7 @@ def explain_refusal(stderr: str, spec: dict, job_script: Path) -> str:
 def submit(rundir: Path, spec: dict, reason: str) -> str:
     """sbatch RUNDIR/job.sh; record and return the job id."""
     require_slurm()
-    job_script = rundir / "job.sh"
+    job_script = rundir / RunDir.JOB_SCRIPT
     # Some clusters queue a job that can never run (pending "PartitionConfig") instead of
     # refusing it; --test-only asks the scheduler whether it could run at all.
     for command in (["sbatch", "--test-only", str(job_script)],
@@ -106,3 +107,12 @@ def active_job(rundir: Path) -> tuple[str, str] | None:
         if state in ACTIVE_STATES:
             return job_id, state
     return None
+
+
+def refuse_if_active(rundir: Path) -> None:
+    """A one-line SpecError while a job of this run is queued or running: two jobs in one
+    run directory would evaluate the same points twice."""
+    active = active_job(rundir)
+    if active:
+        raise SpecError(f"{rundir}: job {active[0]} of this run is still {active[1]}; wait, or "
+                        f"scancel {active[0]} before resuming")

@@ -4,7 +4,7 @@
     one step's share of one batch: REQUEST (JSON) lists the points with their evaluation
     numbers and work directories; the step builds the backend, evaluates them on the step's
     CPUs (one simulator process per CPU at a time) and writes the records, as
-    :func:`driver.__main__.evaluate_one` makes them, to ANSWER atomically.
+    :func:`driver.evaluation.evaluate_one` makes them, to ANSWER atomically.
 ``python -m driver.steps --serve SPEC``
     a long-lived step (one per task, for the whole study): reads one JSON request per line
     on stdin (point, number, workdir, responses), answers one record per line on stdout.
@@ -19,14 +19,13 @@ import sys
 from pathlib import Path
 
 from . import faults
-from .__main__ import evaluate_one, step_cpus
-from .families import backend_class
+from .evaluation import evaluate_one, step_cpus
+from .families import backend_for
+from .rundir import read_resolved
 
 
 def serve(spec_path: Path) -> int:
-    spec = json.loads(spec_path.read_text())
-    backend = backend_class(spec["backend"]["name"])(spec["backend"]["settings"],
-                                                     timeout_s=spec["execution"]["timeout_s"])
+    backend = backend_for(read_resolved(spec_path))
     fault_config = faults.from_environment()
     rundir = spec_path.resolve().parent
     out = sys.stdout
@@ -45,10 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--serve"]:
         return serve(Path(argv[1]))
     spec_path, request, answer = (Path(a) for a in argv)
-    spec = json.loads(spec_path.read_text())
     asked = json.loads(request.read_text())
-    backend = backend_class(spec["backend"]["name"])(spec["backend"]["settings"],
-                                                     timeout_s=spec["execution"]["timeout_s"])
+    backend = backend_for(read_resolved(spec_path))
     fault_config = faults.from_environment()
     rundir = spec_path.resolve().parent
 

@@ -10,7 +10,7 @@
             study, fed one point at a time over its stdin (no step launch per batch, and
             the next point goes to whichever step is free).
 
-Each returns, per point, the record :func:`driver.__main__.evaluate_one` makes (the fork
+Each returns, per point, the record :func:`driver.evaluation.evaluate_one` makes (the fork
 interface's records, identical), and writes nothing else itself.
 """
 from __future__ import annotations
@@ -23,21 +23,17 @@ import sys
 from pathlib import Path
 
 from . import faults
-from .__main__ import evaluate_one
-from .families import backend_class
+from .evaluation import evaluate_one
+from .families import backend_class, backend_for
+from .rundir import RunDir
 
 _worker: dict = {}  # the backend of a pool worker process, built once by _start
-
-
-def _backend(spec: dict):
-    return backend_class(spec["backend"]["name"])(spec["backend"]["settings"],
-                                                  timeout_s=spec["execution"]["timeout_s"])
 
 
 def _start(spec_json: str, rundir: str, parent: int) -> None:
     _die_with(parent)
     spec = json.loads(spec_json)
-    _worker.update(backend=_backend(spec), rundir=Path(rundir),
+    _worker.update(backend=backend_for(spec), rundir=Path(rundir),
                    faults=faults.from_environment())
 
 
@@ -89,7 +85,7 @@ def _ignore(record: dict) -> None:
 
 class Direct:
     def __init__(self, spec: dict, rundir: Path):
-        self.backend, self.rundir = _backend(spec), rundir
+        self.backend, self.rundir = backend_for(spec), rundir
         self.faults = faults.from_environment()
         self.light = getattr(self.backend, "in_process", False)
 
@@ -181,7 +177,7 @@ class Steps:
 
     def evaluate(self, jobs, responses, on_record=_ignore) -> list[dict]:
         self.batches += 1
-        folder = self.rundir / "evals" / f"batch.{self.batches}"
+        folder = RunDir(self.rundir).evals / f"batch.{self.batches}"
         folder.mkdir(parents=True, exist_ok=True)
         shares = [jobs[i::self.tasks] for i in range(self.tasks)]
         running = []
@@ -195,7 +191,7 @@ class Steps:
             command = ["srun", "--exclusive", "--nodes=1", "--ntasks=1",
                        f"--cpus-per-task={self.cpus}", "--job-name=evals", "--quiet",
                        sys.executable, "-m", "driver.steps",
-                       str(self.rundir / "spec.resolved.json"), str(request), str(answer)]
+                       str(RunDir(self.rundir).spec), str(request), str(answer)]
             log = open(folder / f"task.{task}.log", "wb")
             running.append((share, answer, log,
                             subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
@@ -237,7 +233,7 @@ class Servers:
         command = ["srun", "--exclusive", "--nodes=1", "--ntasks=1",
                    f"--cpus-per-task={self.cpus}", "--job-name=worker", "--quiet",
                    sys.executable, "-m", "driver.steps", "--serve",
-                   str(self.rundir / "spec.resolved.json")]
+                   str(RunDir(self.rundir).spec)]
         return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=log, bufsize=0)
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from driver import records
 from driver.errors import SpecError
-from driver.study import exec_study, render_spec
+from driver.study import Study
 
 from .data import read_table
 from .errors import DataError
@@ -31,26 +31,26 @@ def run_round(spec: dict, directory: Path, points: list[dict] | None, slurm: boo
     if points is None:
         spec = {**spec, "sampling": {**spec["sampling"], "refinement_samples": []}}
     try:
-        spec = render_spec(spec, directory, points)
+        study = Study.render(spec, directory, points)
         if slurm:
-            _run_under_slurm(spec, directory, quiet)
-        elif exec_study(directory, quiet=quiet, summary=False) != 0:
+            _run_under_slurm(study, quiet)
+        elif study.run(quiet=quiet) != 0:
             raise DataError(f"{directory}: the round's Dakota study failed (see "
-                            f"{directory / 'dakota.err'}); run ml.explore again to resume it")
+                            f"{study.files / study.files.DAKOTA_ERR}); run ml.explore again "
+                            "to resume it")
+        study.write_tabular()  # complete even if Dakota's was buffered
     except SpecError as err:
         raise DataError(str(err)) from None
-    tabular = directory / "tabular.dat"
-    records.write_tabular(spec, directory, tabular)  # complete even if Dakota's was buffered
-    table = read_table(tabular, objective)
-    return table.frame
+    return read_table(study.tabular, objective).frame
 
 
-def _run_under_slurm(spec: dict, directory: Path, quiet: bool) -> None:
+def _run_under_slurm(study: Study, quiet: bool) -> None:
     """sbatch the round's job.sh (Dakota, one srun step per evaluation) and wait for it."""
     from driver import slurm
 
+    directory, spec = study.rundir, study.spec()
     active = slurm.active_job(directory)
-    job = active[0] if active else slurm.submit(directory, spec, "ml.explore round")
+    job = active[0] if active else study.submit("ml.explore round")
     if not quiet:
         print(f"  Slurm job {job}: {directory}", flush=True)
     while slurm.job_state(job) in slurm.ACTIVE_STATES:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PYTHON, run_module, small_spec, write_spec
-from driver import records, study
+from driver import records
+from driver.study import lock as study
 from driver.tabular import read_tabular
 
 PARAMETERS = [

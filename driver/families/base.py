@@ -54,7 +54,7 @@ class Family:
     @classmethod
     def backends(cls) -> list[str]:
         """Names of this family's backends: the modules of its ``backends/`` folder."""
-        from . import available_backends
+        from .registry import available_backends
 
         return sorted(n for n, family in available_backends().items() if family == cls.name)
 

@@ -145,7 +145,7 @@ def add_derived(frame, settings):
     """``frame`` with every column of both sets, one design point per row."""
     import pandas as pd
 
-    from . import design
+    from .designs import design
 
     rows = []
     for point in frame.to_dict("records"):

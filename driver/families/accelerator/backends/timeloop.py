@@ -37,8 +37,8 @@ from pathlib import Path
 from ....errors import EvaluationFailed
 from ....process import exit_reason, last_line, run_with_timeout
 from ...backend import Backend as _Base
-from .. import design
 from ..arch import STORAGE, WORD_BITS
+from ..designs import design
 from ..layers import DIMS
 from ..schedule import LEVELS, SPATIAL
 

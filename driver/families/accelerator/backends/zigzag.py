@@ -53,8 +53,8 @@ from functools import lru_cache
 
 from ....errors import EvaluationFailed
 from ...backend import Backend as _Base
-from .. import design
 from ..arch import STORAGE, WORD_BITS
+from ..designs import design
 from ..layers import DIMS
 from ..schedule import LEVELS, TEMPORAL
 
