@@ -23,8 +23,12 @@ from .evaluation import append_jsonl, design_point, evaluate_one, step_cpus
 from .families import backend_for
 from .rundir import RESOLVED_SPEC, RunDir, read_resolved
 
+TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
+if TYPE_CHECKING:
+    import argparse
 
-def parse_arguments(argv: list[str]) -> SimpleNamespace:
+
+def parse_arguments(argv: list[str]) -> SimpleNamespace | argparse.Namespace:
     # The common call, as Dakota makes it, is parsed by hand: importing argparse costs
     # the driver ~9 ms per evaluation. Anything else (--help, mistakes) goes to argparse.
     if len(argv) == 4 and argv[0] == "--spec" and not any(a.startswith("-") for a in argv[1:]):

@@ -14,7 +14,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Callable, NoReturn
 
 DEBUG = "CYCLECAST_DEBUG"
 
@@ -22,7 +22,7 @@ DEBUG = "CYCLECAST_DEBUG"
 class Parser(argparse.ArgumentParser):
     """argparse, with a usage error as one line naming the option and what is allowed."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {' '.join(message.split())} (see --help)\n")
 
 
@@ -52,7 +52,8 @@ def number(kind: type = int, minimum: float | None = 1, above: float | None = No
     return parse
 
 
-def run_cli(prog: str, body: Callable[[], int | None], errors: tuple[type, ...]) -> int:
+def run_cli(prog: str, body: Callable[[], int | None],
+            errors: tuple[type[Exception], ...]) -> int:
     """``body()``'s exit status, or a one-line message on stderr and a non-zero status."""
     try:
         status = body() or 0

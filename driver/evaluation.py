@@ -69,9 +69,9 @@ def evaluate_one(backend, point: dict, number: int, responses: list[str], workdi
     if "SLURM_STEP_ID" in os.environ:  # which job step ran it, to find it in Slurm's logs
         record["slurm_step"] = f"{os.environ['SLURM_JOB_ID']}.{os.environ['SLURM_STEP_ID']}"
         record["node"] = os.environ.get("SLURMD_NODENAME", "")
-    memo = memo_file(rundir, point) if memo else None
+    memo_path = memo_file(rundir, point) if memo else None
     try:
-        kept = json.loads(memo.read_text()) if memo else None
+        kept = json.loads(memo_path.read_text()) if memo_path else None
         if kept and kept["point"] == point and all(r in kept["responses"] for r in responses):
             return {**record, "status": "reused", "seconds": 0.0,
                     "responses": {r: kept["responses"][r] for r in responses}}
@@ -80,7 +80,7 @@ def evaluate_one(backend, point: dict, number: int, responses: list[str], workdi
     if fault_config:
         faults.arm(faults.fault_for(number, fault_config))
     try:
-        values = backend.evaluate(point, workdir)
+        values = dict(backend.evaluate(point, workdir))
         note = values.pop("note", None)  # a backend's word on the result (e.g. why invalid)
         if note:
             record["note"] = str(note)
@@ -89,16 +89,16 @@ def evaluate_one(backend, point: dict, number: int, responses: list[str], workdi
             raise EvaluationFailed(f"backend gave no {', '.join(missing)}", "garbage")
         values = {r: values[r] for r in responses}
     except EvaluationFailed as err:
-        failure = {"kind": err.kind, "reason": err.reason}
+        failure: dict[str, str] | None = {"kind": err.kind, "reason": err.reason}
     except OSError as err:  # e.g. simulator binary vanished: this evaluation fails only
         failure = {"kind": "error", "reason": str(err)}
     else:
         failure = None
-        if memo:
-            memo.parent.mkdir(exist_ok=True)
-            tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+        if memo_path:
+            memo_path.parent.mkdir(exist_ok=True)
+            tmp = memo_path.with_name(f"{memo_path.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps({"point": point, "responses": values}))
-            os.replace(tmp, memo)
+            os.replace(tmp, memo_path)
     finally:
         faults.arm(None)
     record["seconds"] = round(time.monotonic() - start, 6)

@@ -136,12 +136,13 @@ class InProcessRun:
             if record["status"] != "failed":
                 self.memo[self._key(record["point"])] = record["responses"]
         evaluated = set(todo)
-        recorder.add(*(r for i, r in enumerate(results) if i not in evaluated))  # reused
+        done = [r for r in results if r is not None]  # every job: reused or evaluated
+        recorder.add(*(r for i, r in enumerate(done) if i not in evaluated))  # reused
         recorder.flush()
         if first:
-            self.done += len(results)
-        self.failed += sum(r["status"] == "failed" for r in results)
-        return results
+            self.done += len(done)
+        self.failed += sum(r["status"] == "failed" for r in done)
+        return done
 
     def _key(self, point: dict) -> tuple:
         return tuple(point.get(name) for name in self.names)
@@ -188,7 +189,8 @@ class _Recorder:
     file and batch."""
 
     def __init__(self, rundir: Path):
-        self.files, self.pending, self.last = RunDir(rundir), [], time.monotonic()
+        self.files, self.last = RunDir(rundir), time.monotonic()
+        self.pending: list[dict] = []
 
     def add(self, *found: dict) -> None:
         self.pending += found

@@ -47,7 +47,7 @@ def run_with_timeout(command: list[str], workdir: Path, timeout_s: float,
         finally:
             # A child that outlives the program (and keeps the pipe open) must not hang us.
             copier.join(timeout=5)
-            if not copier.is_alive():
+            if not copier.is_alive() and proc.stdout is not None:
                 proc.stdout.close()
     if fault == "garbage":
         _garble(workdir, started)

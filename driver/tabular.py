@@ -12,6 +12,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
 FAILED_CELLS = ("nan", "NaN", "FAIL", "")
 
 
@@ -70,13 +74,14 @@ def read_tabular(path: str | Path) -> tuple[list[str], list[dict[str, float | st
         raise TabularError(f"{path}: {EMPTY}")
     first = lines[0]
     if first.startswith("%"):
-        columns, split = first[1:].split(), str.split
+        columns = first[1:].split()
+        split: Callable[[str], list[str]] = str.split
     elif "," in first:
         import csv
 
         columns = [c.strip() for c in next(csv.reader([first]))]
 
-        def split(line):
+        def split(line: str) -> list[str]:
             return [c.strip() for c in next(csv.reader([line]))]
     else:
         if all(_is_number(t) for t in first.split()):

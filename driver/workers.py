@@ -250,7 +250,7 @@ class Servers:
         busy: dict[int, tuple[int, tuple]] = {}  # step index -> (job index, job)
         selector = selectors.DefaultSelector()
 
-        def lose(index: int, i: int, job: tuple, why: str) -> None:
+        def lose(index: int, i: int, job: tuple[dict, int, Path], why: str) -> None:
             """Step ``index`` died holding job ``i``: hand the job on, or fail it."""
             deaths[i] += 1
             if deaths[i] < self.STEP_DEATHS:
@@ -313,7 +313,7 @@ class Servers:
                 if index not in busy and self.steps[index] is not None:
                     feed(index)
         selector.close()
-        return out
+        return [r for r in out if r is not None]  # every job answered or failed by now
 
     def close(self) -> None:
         live = [step for step in self.steps if step is not None]

@@ -72,7 +72,8 @@ class Backend:
         or None when it can. Tests skip a backend's live runs with this reason."""
         return None
 
-    def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
+    def evaluate(self, point: Mapping[str, Any], workdir: Path) -> Mapping[str, float | str]:
         """Simulate one design point in ``workdir`` (exists, empty or reused) and return
-        responses; raise EvaluationFailed when the simulation fails."""
+        responses (floats), with an optional ``note`` (text: the backend's word on the
+        result, e.g. why a design is invalid); raise EvaluationFailed when it fails."""
         raise NotImplementedError

@@ -64,8 +64,8 @@ def exec_study(rundir: Path, quiet: bool = False, summary: bool = True) -> int:
               f"evaluations (written to {files.tabular}); {why}; {again}: "
               "finished evaluations are kept", file=sys.stderr)
         return 1
-    _, rows = read_tabular(files.tabular)
-    text = study_summary(spec, rows)
+    _, table = read_tabular(files.tabular)
+    text = study_summary(spec, table)
     files.summary.write_text(text + "\n")
     failed = all_failed(rundir)
     if failed:

@@ -57,6 +57,13 @@ class Accelerator:
             return None
         return int(round(getattr(self, f"{level}_buffer_kib") * 1024 * 8 / WORD_BITS))
 
+    def buffer_words(self, level: str) -> int:
+        """Words one instance of an on-chip buffer ``level`` holds."""
+        words = self.capacity_words(level)
+        if words is None:
+            raise ValueError(f"{level} is not an on-chip buffer")
+        return words
+
     def words_per_cycle(self, level: str) -> int:
         """Read (and write) bandwidth of one instance of ``level``."""
         if level == "dram":
@@ -76,7 +83,8 @@ class Accelerator:
         elif self.macs % self.pes:
             out.append(f"macs ({self.macs}) must be a multiple of pes ({self.pes})")
         for level in ("accum", "weight", "input", "global"):
-            if self.capacity_words(level) < 1:
+            words = self.capacity_words(level)
+            if words is not None and words < 1:
                 out.append(f"{level}_buffer_kib must hold at least one word")
         return out
 
@@ -110,4 +118,5 @@ def generated() -> list[Accelerator]:
     """The 2,304 generated accelerators, in grid order."""
     import itertools
 
-    return [Accelerator(*values) for values in itertools.product(*GENERATED_GRID.values())]
+    return [Accelerator(*values)  # type: ignore[arg-type]  # the grid's ints and floats
+            for values in itertools.product(*GENERATED_GRID.values())]

@@ -15,7 +15,7 @@ SCHEDULE = "schedule"
 KIND = "schedule_kind"
 COST_AXES = {"macs": "MACs", "on_chip_kib": "KiB"}
 
-SETTINGS_SCHEMA = {
+SETTINGS_SCHEMA: dict[str, Any] = {
     "accelerator": {
         "type": "object", "additionalProperties": False,
         "default": arch.PRESETS["simba_final"].as_dict(),

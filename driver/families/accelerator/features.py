@@ -62,6 +62,7 @@ def transfers(accel, layer, schedule) -> dict[str, tuple[float, float]]:
         child_used = schedule.spatial("pes") if child in PER_PE else 1
         for kind in STORAGE[child]:
             parent = _parent(child, kind)
+            assert parent is not None  # every buffer's data has a level above it (DRAM)
             words = footprint(kind, schedule.tile(child), layer.stride)
             loops = []  # temporal loops outside the child, innermost first
             distinct = 1  # children holding different tiles of this data type

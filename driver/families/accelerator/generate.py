@@ -82,7 +82,7 @@ def _fits(limits: list, stride: int, rows: list[list[int]]) -> bool:
 
 def _limits(accel: Accelerator) -> list:
     """Per level: ("spatial", fan-out), (kept data types, capacity) or ("", None)."""
-    out = []
+    out: list[tuple[str, int | None]] = []
     for level in LEVELS:
         if level in SPATIAL:
             out.append(("spatial", accel.macs_per_pe if level == "macs" else accel.pes))

@@ -99,7 +99,8 @@ def violations(accel: Accelerator, layer: Layer, schedule: Schedule) -> list[str
         elif level in BUFFERS:
             bounds = dict(zip(DIMS, tile, strict=True))
             held = sum(footprint(kind, bounds, layer.stride) for kind in STORAGE[level])
-            if held > accel.capacity_words(level):
+            words = accel.capacity_words(level)
+            if words is not None and held > words:
                 out.append(f"capacity:{level}")
     out[:0] = [f"bounds:{d}" for d, t, b in zip(DIMS, tile, layer.bounds(), strict=True)
                if t != b]

@@ -15,6 +15,8 @@ Counts enter as log2(1 + count). Column names start with ``est_``.
 """
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -67,7 +69,7 @@ def _behind(profile: dict, g: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nda
     return misses, writebacks
 
 
-def behind_sizes(spec: dict, g: dict[str, np.ndarray]) -> list[int] | None:
+def behind_sizes(spec: Mapping[str, Any], g: dict[str, np.ndarray]) -> list[int] | None:
     """The L1D sizes (KiB) whose L2 the profiles record behind them
     (:func:`.profiles.behind_l1d_sizes`): the spec's own, its parameter's values, else
     these points'."""
@@ -77,7 +79,7 @@ def behind_sizes(spec: dict, g: dict[str, np.ndarray]) -> list[int] | None:
                                      (g["l1d_size"] // 1024).tolist())
 
 
-def geometry(frame: pd.DataFrame, spec: dict) -> dict[str, np.ndarray]:
+def geometry(frame: pd.DataFrame, spec: Mapping[str, Any]) -> dict[str, np.ndarray]:
     fixed = spec["backend"]["settings"].get("cache", {})
     values = {name: (frame[name].to_numpy(dtype=np.int64) if name in frame.columns
                      else np.full(len(frame), int(fixed.get(name, default))))
@@ -91,7 +93,7 @@ def geometry(frame: pd.DataFrame, spec: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def add_derived(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFrame:
     """``frame`` with the est_* columns, one profiling run per distinct workload point."""
     settings = spec["backend"]["settings"]
     if "program" not in settings and "programs" not in settings:

@@ -32,7 +32,7 @@ NETWORK, RESOLUTION, BATCH = "network", "resolution", "batch_size"
 FIXED_ONLY = ("threads", "device")
 DEVICES = ("cpu", "gpu")
 
-SETTINGS_SCHEMA = {
+SETTINGS_SCHEMA: dict[str, Any] = {
     NETWORK: {"type": "string", "default": "MobileNetV2"},
     RESOLUTION: {"type": "integer", "minimum": 1, "default": 224},
     BATCH: {"type": "integer", "minimum": 1, "default": 1},
@@ -196,5 +196,8 @@ class Family(_Base):
 def run_of(row: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[str, int, int]:
     """(network, resolution, batch_size) of a design point: its swept values, else the
     backend settings' fixed ones, else their defaults."""
-    return tuple(kind(row.get(name, settings.get(name, SETTINGS_SCHEMA[name]["default"])))
-                 for name, kind in ((NETWORK, str), (RESOLUTION, int), (BATCH, int)))
+    def value(name: str) -> Any:
+        default = SETTINGS_SCHEMA[name]["default"]
+        return row.get(name, settings.get(name, default))
+
+    return str(value(NETWORK)), int(value(RESOLUTION)), int(value(BATCH))

@@ -11,6 +11,8 @@ correction.
 """
 from __future__ import annotations
 
+from typing import Any, Callable, Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -95,7 +97,8 @@ def gpu_row_features(result: dict) -> dict[str, float]:
     return out
 
 
-def add_derived(frame: pd.DataFrame, spec: dict, point_of) -> pd.DataFrame:
+def add_derived(frame: pd.DataFrame, spec: Mapping[str, Any],
+                point_of: Callable[[Mapping[str, Any]], tuple[str, int, int]]) -> pd.DataFrame:
     """``frame`` with :data:`DERIVED` (and :data:`GPU_DERIVED` when the settings ask for
     the GPU program's analysis), one analysis per distinct (network, resolution, batch
     size); ``point_of(row)`` gives a row's (network, resolution, batch_size)."""
@@ -115,9 +118,10 @@ def add_derived(frame: pd.DataFrame, spec: dict, point_of) -> pd.DataFrame:
             found = analysis.analysis(*point, users)
         values[point] = row_features(found, settings.get("roofline", {}))
         if gpu:
-            if isinstance(gpu_results[point], Exception):
-                raise gpu_results[point]
-            values[point].update(gpu_row_features(gpu_results[point]))
+            result = gpu_results[point]
+            if isinstance(result, BaseException):
+                raise result
+            values[point].update(gpu_row_features(result))
     out = frame.copy()
     for name in DERIVED + (GPU_DERIVED if gpu else ()):
         out[name] = np.array([values[k][name] for k in keys], dtype=float)

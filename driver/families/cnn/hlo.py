@@ -164,7 +164,7 @@ def _count_instruction(inst, types, comps, weight, out: Counter, depth: int) -> 
         for key in ("body", "condition"):
             _count(called.get(key, ""), comps, weight * n, out, depth + 1)
     elif op in ("call", "async-start"):
-        _count(called.get("to_apply", called.get("calls", "")), comps, weight, out, depth + 1)
+        _count(called.get("to_apply") or called.get("calls", ""), comps, weight, out, depth + 1)
     elif op == "conditional":
         branches = _BRANCHES.search(inst.attrs)
         names = [b.strip().lstrip("%") for b in branches.group(1).split(",")] if branches else []

@@ -97,7 +97,8 @@ def parse_ptx(text: str) -> dict[str, dict]:
     """Per kernel (``.entry``) of a PTX module: instruction counts by class, bytes per
     thread, loop bodies and the bounds check's last index (``guard_last``, or None)."""
     kernels: dict[str, dict] = {}
-    current, depth, body = None, 0, []
+    current, depth = None, 0
+    body: list[str] = []
     for raw in text.splitlines():
         line = raw.split("//", 1)[0].strip()
         if not line:

@@ -109,7 +109,7 @@ def architecture(accel: Accelerator) -> dict[str, Any]:
 
 def directives(accel: Accelerator, schedule: Schedule) -> list[dict[str, Any]]:
     """The mapping's directives: keep/bypass per level, then loops inner to outer."""
-    out = []
+    out: list[dict[str, Any]] = []
     for level, name in LEVEL_NAMES.items():
         keep = [DATASPACES[k] for k in STORAGE[level]]
         out.append({"target": name, "type": "datatype", "keep": keep,
@@ -341,7 +341,8 @@ class Backend(_Base):
             raise EvaluationFailed(str(err), "error") from None
         binary = find_binary(self.settings)[0]
         if binary is None:
-            raise EvaluationFailed(missing_reason(self.settings), "error")
+            raise EvaluationFailed(missing_reason(self.settings) or "timeloop-model not found",
+                                   "error")
         out = run(binary, accel, layer, schedule, Path(workdir), self.timeout_s)
         family_valid = not broken
         if family_valid != bool(out["valid"]):

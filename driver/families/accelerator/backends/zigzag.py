@@ -113,7 +113,7 @@ def hardware(accel: Accelerator) -> dict[str, Any]:
             ports.append(port("r_port_2", "read", ["O, th"]))
         cost = word_energy_pj(accel, level) * bits / WORD_BITS
         memories[level] = {
-            "size": DRAM_BITS if level == "dram" else accel.capacity_words(level) * WORD_BITS,
+            "size": DRAM_BITS if level == "dram" else accel.buffer_words(level) * WORD_BITS,
             "r_cost": cost, "w_cost": cost, "area": 0.0, "latency": 1, "operands": ops,
             "ports": ports,
             "served_dimensions": ["D1"] if level in PE_LEVELS else ["D1", "D2"]}
@@ -146,7 +146,8 @@ def _core(accel: Accelerator):
     core = AcceleratorFactory(_validated(AcceleratorValidator, hardware(accel),
                                          "accelerator")).create()
     hierarchy = core.memory_hierarchy  # it sorts its memories on every call: once is enough
-    hierarchy.get_memory_levels = lru_cache(maxsize=None)(hierarchy.get_memory_levels)
+    hierarchy.get_memory_levels = lru_cache(maxsize=None)(  # type: ignore[method-assign]
+        hierarchy.get_memory_levels)  # ZigZag's own method, memoised on this one object
     return core
 
 
@@ -173,8 +174,9 @@ def _layer_node(layer: Layer):
     mapping = [{"name": "default", "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"}}]
     node = LayerNodeFactory(_validated(WorkloadValidator, data, "layer")[0],
                             _validated(MappingValidator, mapping, "mapping")).create()
-    node.calc_pr_dimension_size = _box
-    node.pr_layer_dim_sizes = type(node.pr_layer_dim_sizes)(
+    # ZigZag's method and its None-typed attribute, replaced on this one node (see _box)
+    node.calc_pr_dimension_size = _box  # type: ignore[method-assign]
+    node.pr_layer_dim_sizes = type(node.pr_layer_dim_sizes)(  # type: ignore[misc]
         {dim: node.calc_pr_dimension_size_total(dim) for dim in node.pr_loop})
     node.extract_layer_info()
     return node
@@ -198,7 +200,8 @@ def _spatial(layer: Layer, macs: tuple[int, ...], pes: tuple[int, ...]):
     d2 = [(dim[d], f) for d, f in zip(DIMS, pes, strict=True) if f > 1]
     per_level = {operand[k]: [list(d1), list(d2)] + [[] for _ in chain[1:]]
                  for k, chain in CHAIN.items()}
-    return SpatialMappingInternal(per_level, _layer_node(layer))
+    # _names() gives ZigZag's LayerDim / LayerOperand objects; its annotations do not say so
+    return SpatialMappingInternal(per_level, _layer_node(layer))  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ the schedule
@@ -206,7 +209,8 @@ def _spatial(layer: Layer, macs: tuple[int, ...], pes: tuple[int, ...]):
 def temporal_loops(schedule: Schedule) -> dict[str, list[list[tuple[str, int]]]]:
     """Per data type, per memory of its chain (inner to outer), the loops (dimension,
     factor) that memory holds, innermost first."""
-    out = {k: [[] for _ in chain] for k, chain in CHAIN.items()}
+    out: dict[str, list[list[tuple[str, int]]]] = {k: [[] for _ in chain]
+                                                   for k, chain in CHAIN.items()}
     for level in TEMPORAL:
         at, row = LEVELS.index(level), schedule.at(level)
         for d in schedule.order(level):
@@ -369,7 +373,7 @@ class Backend(_Base):
                     "six (see requirements.txt)")
         return None
 
-    def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
+    def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float | str]:
         accel, layer, schedule, broken = design(point, self.settings)
         if broken:
             return {"cycles": NAN, "energy_uj": NAN, "utilization": NAN, "valid": 0.0,

@@ -125,14 +125,14 @@ def _cache_counters(stats: Mapping[str, float]) -> dict[str, float]:
         path, _, stat = name[:-len("::total")].rpartition(".")
         what = _CACHE_STATS.get(stat)
         level = _cache_level(path.rpartition(".")[2]) if what else None
-        if level:
+        if level and what:
             key = (level, what[0], what[1])
             found[key] = found.get(key, 0.0) + value
     out = {}
     for level in ("l1i", "l1d", "l2"):
-        for what in ("accesses", "misses"):
-            values = [found[(level, what, p)] for p in (0, 1) if (level, what, p) in found]
-            out[f"{level}_{what}"] = values[0] if values else NAN
+        for kind in ("accesses", "misses"):
+            values = [found[(level, kind, p)] for p in (0, 1) if (level, kind, p) in found]
+            out[f"{level}_{kind}"] = values[0] if values else NAN
     return out
 
 
@@ -334,8 +334,11 @@ class Backend(_Base):
         stats = outdir / STATS_FILE
         stats.unlink(missing_ok=True)
         if settings["config"] == "legacy":
-            command = legacy_arguments(settings, point, find_se_py(settings, settings["gem5"]),
-                                       outdir)
+            se_py = find_se_py(settings, settings["gem5"])
+            if se_py is None:  # missing_reason above says so first; kept for the type
+                raise EvaluationFailed("gem5's configs/deprecated/example/se.py not found",
+                                       "error")
+            command = legacy_arguments(settings, point, se_py, outdir)
         else:
             script = workdir / CONFIG_SCRIPT
             script.write_text(stdlib_script(settings, point))

@@ -149,7 +149,7 @@ class Backend(_Base):
                                    f"{type(err).__name__}: {err!s:.200}", "build") from None
         return x
 
-    def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
+    def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float | str]:
         settings = self.settings
         network, resolution, batch_size = run_of(point, settings)
         model, function, build_s = self._model(network, resolution)
