@@ -110,7 +110,7 @@ def accelerator_section(out: Path, scale: str,
     found = predict.predict(predict.PredictConfig(
         model_dir=out / "model", spec=ACCELERATOR_SPEC, all=True,
         where=(f"layer={ACCELERATOR_LAYER}",), top=5, verify=3, quiet=True,
-        out=out / "space.parquet"))
+        out=out / "space.parquet"), report)
     objective = feature_sets.load(ACCELERATOR_SPEC)["objective"]
     best = found.best
     verified = best.dropna(subset=[f"simulated_{objective}"])
@@ -199,7 +199,7 @@ def demo(config: DemoConfig, report: Callable[[str], None] = logger.info) -> str
         model_dir=config.out / "matmul" / "model",
         spec=ROOT / "dakota_inputs" / "matmul.yaml", all=True,
         where=(VERIFY_AT["matmul"],), top=5, pareto=True, verify=3, quiet=True,
-        out=answers_out))
+        out=answers_out), report)
     best = found.best
     objective = best.columns[[c.startswith("simulated_") for c in best.columns]][0]
     verified = best.dropna(subset=[objective])

@@ -108,18 +108,20 @@ def parse_args(argv=None) -> ExploreConfig:
                    "spec's sampling seed)")
     p.add_argument("--slurm", action="store_true",
                    help="run each round as a Slurm batch job (one srun step per evaluation)")
-    cnn = ExploreConfig(spec=None).model_params  # the defaults: the CNN's, as explore sets them
-    p.add_argument("--epochs", dest="cnn_epochs", type=cli.number(int), default=cnn["epochs"],
-                   help="CNN: maximum epochs per round")
-    p.add_argument("--epoch-patience", dest="cnn_patience", type=cli.number(int, 0),
-                   default=cnn["patience"], help="CNN: early-stopping patience")
-    p.add_argument("--batch-size", dest="cnn_batch_size", type=cli.number(int),
-                   default=cnn["batch_size"], help="CNN: mini-batch size")
-    p.add_argument("--learning-rate", dest="cnn_learning_rate",
+    cnn = ExploreConfig(spec=None).model_params  # the CNN's, as explore sets them
+    p.add_argument("--epochs", dest="cnn_epochs", metavar="EPOCHS", type=cli.number(int),
+                   default=cnn["epochs"], help="CNN: maximum epochs per round")
+    p.add_argument("--epoch-patience", dest="cnn_patience", metavar="EPOCH_PATIENCE",
+                   type=cli.number(int, 0), default=cnn["patience"],
+                   help="CNN: early-stopping patience")
+    p.add_argument("--batch-size", dest="cnn_batch_size", metavar="BATCH_SIZE",
+                   type=cli.number(int), default=cnn["batch_size"], help="CNN: mini-batch size")
+    p.add_argument("--learning-rate", dest="cnn_learning_rate", metavar="LEARNING_RATE",
                    type=cli.number(float, None, above=0), default=cnn["learning_rate"],
                    help="CNN: Adam learning rate")
-    p.add_argument("--dropout", dest="cnn_dropout", type=cli.number(float, 0, below=1),
-                   default=cnn["dropout"], help="CNN: dropout after dense layers")
+    p.add_argument("--dropout", dest="cnn_dropout", metavar="DROPOUT",
+                   type=cli.number(float, 0, below=1), default=cnn["dropout"],
+                   help="CNN: dropout after dense layers")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="show progress logs")
     ns = p.parse_args(argv)
