@@ -29,8 +29,8 @@ from compare import spread  # noqa: E402
 from models import Kernel  # noqa: E402
 
 from ml import bundle as bundles  # noqa: E402
+from ml import core  # noqa: E402
 from ml.metrics import mape  # noqa: E402
-from ml.models import make  # noqa: E402
 
 CANDIDATES = (("raw", "log"), ("derived", "log"), ("derived", "residual"), ("both", "log"),
               ("both", "residual"))
@@ -94,9 +94,9 @@ def main() -> int:
 
 
 def fitted(model_name: str, target: str, seed: int, kernel, train):
-    column = kernel.names.index("est_cycles") if target == "residual" else None
-    model = make(model_name, target, seed, residual_column=column)
-    model.fit(kernel.X[train], kernel.cycles[train], None, None)
+    column = core.residual_column(kernel.used, target, "est_cycles")
+    model = core.new_model(model_name, target, seed, column)
+    core.fit(model, kernel.X[train], kernel.cycles[train], None, None)
     return model
 
 

@@ -31,13 +31,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from driver.families.cache.derived import add_derived  # noqa: E402
 from driver.spec import load_spec  # noqa: E402
 from ml import bundle as bundles  # noqa: E402
-from ml.data import read_table  # noqa: E402
-from ml.features import load_spec_features  # noqa: E402
+from ml import core  # noqa: E402
+from ml.features import add_derived  # noqa: E402
 from ml.metrics import ln_loss, mape  # noqa: E402
-from ml.models import BASELINES, make  # noqa: E402
+from ml.models import BASELINES  # noqa: E402
 from ml.transfer import align  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -51,19 +50,16 @@ class Kernel:
 
     def __init__(self, name: str, seed: int, mode: str = "raw", l2_estimate: str | None = None):
         self.name = name
-        self.features, self.spec = load_spec_features(
-            ROOT / "dakota_inputs" / f"{name}.yaml", mode)
+        inputs = core.Inputs.of_spec(ROOT / "dakota_inputs" / f"{name}.yaml", mode)
+        self.features, self.spec = inputs.features, inputs.spec
+        self.used = self.features  # in the model's column order (see reorder)
         if l2_estimate:
             self.spec["backend"]["settings"]["l2_estimate"] = l2_estimate
-        frame = read_table(DATA / f"{name}.tabular.dat.gz", "cycles").frame
-        if mode != "raw":
-            frame = add_derived(frame, self.spec)
-        X = self.features.matrix(frame, name)
-        cycles = frame["cycles"].to_numpy(dtype=float)
+        table, X, cycles = inputs.read(DATA / f"{name}.tabular.dat.gz", "cycles")
+        frame = table.frame
         pool = np.flatnonzero(frame["eval_id"].to_numpy() <= POOL_LAST_EVAL)
         test = np.flatnonzero(frame["eval_id"].to_numpy() > POOL_LAST_EVAL)
-        _, first = np.unique(X[pool], axis=0, return_index=True)   # one of each point
-        pool = pool[np.sort(first)]
+        pool = pool[core.distinct(X[pool])]
         seen = {row.tobytes() for row in X[pool]}
         test = np.array([i for i in test if X[i].tobytes() not in seen])
         self.X, self.cycles, self.names = X, cycles, list(self.features.names)
@@ -74,19 +70,21 @@ class Kernel:
         unseen = DATA / f"{name}_unseen.tabular.dat.gz"
         self.X_unseen = self.cycles_unseen = self.est_cycles_unseen = None
         if unseen.exists():
-            frame = read_table(unseen, "cycles").frame
+            unseen_spec = None
             if mode != "raw":
                 unseen_spec = load_spec(
                     ROOT / "dakota_inputs" / "reference" / f"{name}_unseen.yaml")
                 if l2_estimate:
                     unseen_spec["backend"]["settings"]["l2_estimate"] = l2_estimate
-                frame = add_derived(frame, unseen_spec)
-                self.est_cycles_unseen = 2 ** frame["est_cycles"].to_numpy()
-            self.X_unseen = self.features.matrix(frame, unseen.name)
-            self.cycles_unseen = frame["cycles"].to_numpy(dtype=float)
+            table, self.X_unseen, self.cycles_unseen = core.Inputs(
+                self.features, unseen_spec).read(unseen, "cycles")
+            if mode != "raw":
+                self.est_cycles_unseen = 2 ** table.frame["est_cycles"].to_numpy()
 
-    def reorder(self, order) -> None:
-        """Feature columns in another model's order (for transfer)."""
+    def reorder(self, order, used) -> None:
+        """Feature columns in another model's order (for transfer); ``used``: the
+        features in that order."""
+        self.used = used
         self.X = self.X[:, order]
         self.names = [self.names[i] for i in order]
         if self.X_unseen is not None:
@@ -130,46 +128,37 @@ def analytic_score(kernel: Kernel) -> dict:
 
 def residual_column(args, kernel: Kernel) -> int | None:
     """With --target residual: where the profile's estimate is among the model's columns."""
-    return kernel.names.index("est_cycles") if target_of(args) == "residual" else None
+    return core.residual_column(kernel.used, target_of(args), "est_cycles")
 
 
 def target_of(args) -> str:
     return getattr(args, "target", "log")
 
 
+def cnn_params(args) -> dict:
+    """The benchmark's CNN hyperparameters (keyword arguments of ml.models.cnn.CNN)."""
+    return {"epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "dropout": args.dropout, "progress": False}
+
+
 def cnn(args, seed, column=None, **options):
     """The benchmark's CNN (``options``: e.g. members for an ensemble)."""
-    return make("cnn", target_of(args), seed, residual_column=column, epochs=args.epochs,
-                patience=args.patience, batch_size=args.batch_size,
-                learning_rate=args.learning_rate, dropout=args.dropout, progress=False,
-                **options)
+    return core.new_model("cnn", target_of(args), seed, column, {**cnn_params(args), **options})
 
 
 def train_cnn(args, kernel: Kernel, train, val, seed, start_from=None):
     """A CNN from scratch, or from ``start_from`` (a copy: conv layers frozen)."""
-    import copy
+    from ml.models.residual import Residual
 
     column = residual_column(args, kernel)
     if start_from is None:
         model = cnn(args, seed, column)
-        history = model.fit(kernel.X[train], kernel.cycles[train], kernel.X[val],
-                            kernel.cycles[val])
-        return model, history
-    import keras
-
-    from ml.models.cnn import conv_layers
-    from ml.models.residual import Residual
-
-    source = getattr(start_from, "inner", start_from)
-    network = copy.copy(source)
-    network.model = keras.models.clone_model(source.model)
-    network.model.set_weights(source.model.get_weights())
-    for layer in conv_layers(network.model):
-        layer.trainable = False
-    network.epochs, network.patience, network.seed = args.epochs, args.patience, seed
-    network.compile()
-    model = network if column is None else Residual(network, column)
-    history = model.fit(kernel.X[train], kernel.cycles[train], kernel.X[val], kernel.cycles[val])
+    else:
+        network = getattr(start_from, "inner", start_from).clone()
+        network.transfer("conv", epochs=args.epochs, patience=args.patience, seed=seed)
+        model = network if column is None else Residual(network, column)
+    history = core.fit(model, kernel.X[train], kernel.cycles[train], kernel.X[val],
+                       kernel.cycles[val])
     return model, history
 
 
@@ -252,8 +241,8 @@ def main() -> int:
 
     for name in kernels:
         kernel = Kernel(name, args.seed, args.features, l2_estimate)
-        _, order = align(source_kernel.features, kernel.features, Path("kmeans"))
-        kernel.reorder(order)  # columns in the source model's order
+        used, order = align(source_kernel.features, kernel.features, Path("kmeans"))
+        kernel.reorder(order, used)  # columns in the source model's order
         if kernel.est_cycles is not None:
             extras.setdefault("analytic", {})[name] = analytic_score(kernel)
         for n in sizes:
@@ -266,18 +255,18 @@ def main() -> int:
             if "cnn-ensemble" in wanted:  # cross-fitted on all N points (ml/models/ensemble.py)
                 model = cnn(args, args.seed, residual_column(args, kernel),
                             members=args.members)
-                history = model.fit(kernel.X[train], kernel.cycles[train], kernel.X[val],
-                                    kernel.cycles[val])
+                history = core.fit(model, kernel.X[train], kernel.cycles[train],
+                                   kernel.X[val], kernel.cycles[val])
                 entries.append(("cnn-ensemble", model, history))
             if name != "kmeans" and "cnn-transfer" in wanted:
                 model, history = train_cnn(args, kernel, train, val, args.seed, source)
                 entries.append(("cnn-transfer", model, history))
             for baseline in (b for b in BASELINES if b in wanted):
-                model = make(baseline, target_of(args), args.seed,
-                             residual_column=residual_column(args, kernel))
-                start = time.monotonic()
-                model.fit(kernel.X[everything], kernel.cycles[everything], None, None)
-                entries.append((baseline, model, {"seconds": time.monotonic() - start}))
+                model = core.new_model(baseline, target_of(args), args.seed,
+                                       residual_column(args, kernel))
+                history = core.fit(model, kernel.X[everything], kernel.cycles[everything],
+                                   None, None)
+                entries.append((baseline, model, {"seconds": history["seconds"]}))
             for label, model, history in entries:
                 row = {"kernel": name, "samples": n, "model": label, **score(model, kernel),
                        "epochs": history.get("epochs"), "epochs_to_3pct": epochs_to(history),

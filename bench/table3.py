@@ -39,10 +39,9 @@ sys.path.insert(0, str(BENCH.parent))
 
 import models as bench_models  # noqa: E402  (bench/models.py: Kernel, cnn, errors)
 
-from driver.families.cache.derived import add_derived  # noqa: E402
 from driver.study import exec_study, render_spec  # noqa: E402
 from ml import bundle as bundles  # noqa: E402
-from ml.data import read_table  # noqa: E402
+from ml import core  # noqa: E402
 from ml.metrics import ln_loss, mape  # noqa: E402
 from ml.models import make  # noqa: E402
 from ml.sampling import forest_spread  # noqa: E402
@@ -78,9 +77,9 @@ def incremental_cnn(kernel, counts, seed, source=None, settings=None) -> list[di
         elif model is None:
             model, _ = bench_models.train_cnn(settings, kernel, train, val, seed)
         else:
-            getattr(model, "inner", model).compile()  # fresh optimiser; frozen stay frozen
-            model.fit(kernel.X[train], kernel.cycles[train], kernel.X[val], kernel.cycles[val],
-                      keep_scalers=True)
+            model.warm_start()  # a fresh optimiser; frozen layers stay frozen
+            core.fit(model, kernel.X[train], kernel.cycles[train], kernel.X[val],
+                     kernel.cycles[val], keep_scalers=True)
         frozen = sum(not layer.trainable
                      for layer in conv_layers(getattr(model, "inner", model).model))
         rows.append({"samples": n, "seconds": time.monotonic() - start, "frozen_conv": frozen,
@@ -154,13 +153,11 @@ def lhs_score(kernel_both, name: str, budget: int, seed: int, out: Path) -> dict
     if exec_study(rundir, quiet=True, summary=False) != 0:
         raise SystemExit(f"LHS study {rundir} failed")
     seconds = time.monotonic() - start
-    frame = read_table(rundir / "tabular.dat", "cycles").frame
-    frame = add_derived(frame, kernel_both.spec)
-    X = kernel_both.features.matrix(frame, str(rundir))
-    _, first = np.unique(X, axis=0, return_index=True)
+    _, X, cycles = core.Inputs(kernel_both.features, kernel_both.spec).read(
+        rundir / "tabular.dat", "cycles")
+    first = core.distinct(X, in_file_order=False)  # the order the choice always saw
     column = kernel_both.names.index("est_cycles")
-    model = chosen_on_validation(X[first], frame["cycles"].to_numpy(float)[first], seed,
-                                 DERIVED_CANDIDATES, column)
+    model = chosen_on_validation(X[first], cycles[first], seed, DERIVED_CANDIDATES, column)
     t = kernel_both.test
     return {"model": model.label, "simulation_seconds": seconds,
             "distinct_points": int(len(first)),
@@ -203,8 +200,8 @@ def main() -> int:
     aware_source, _ = bench_models.train_cnn(aware, aware_kernel, train, val, args.seed)
     for name in args.kernels.split(","):
         raw = bench_models.Kernel(name, args.seed, "raw")
-        _, order = align(source_kernel.features, raw.features, Path("kmeans"))
-        raw.reorder(order)
+        used, order = align(source_kernel.features, raw.features, Path("kmeans"))
+        raw.reorder(order, used)
         both = bench_models.Kernel(name, args.seed, "both")
         entry = {"rf": [], "derived": []}
         for n in counts:
@@ -216,8 +213,8 @@ def main() -> int:
                                                                   args.seed)})
         entry["cnn_incremental"] = incremental_cnn(raw, counts, args.seed)
         entry["cnn_transfer"] = incremental_cnn(raw, counts, args.seed, source)
-        _, order = align(aware_kernel.features, both.features, Path("kmeans"))
-        both.reorder(order)
+        used, order = align(aware_kernel.features, both.features, Path("kmeans"))
+        both.reorder(order, used)
         entry["cnn_incremental_aware"] = incremental_cnn(both, counts, args.seed,
                                                          settings=aware)
         entry["cnn_transfer_aware"] = incremental_cnn(both, counts, args.seed, aware_source,

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import provenance  # noqa: E402  (bench/provenance.py)
 from models import Kernel  # noqa: E402
 
+from ml import core  # noqa: E402
 from ml.metrics import mape  # noqa: E402
 from ml.models import make  # noqa: E402
 
@@ -47,8 +48,7 @@ def main() -> int:
     lines = []
     for mode, target in (("both", "residual"), ("raw", "log")):
         kernels = {seed: Kernel(args.kernel, seed, mode) for seed in args.seeds}
-        column = (kernels[args.seeds[0]].names.index("est_cycles")
-                  if target == "residual" else None)
+        column = core.residual_column(kernels[args.seeds[0]].used, target, "est_cycles")
         val_mape = np.zeros((len(points), len(args.seeds)))
         for j, seed in enumerate(args.seeds):
             kernel = kernels[seed]

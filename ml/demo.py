@@ -12,8 +12,10 @@ which exploration never simulates. Writes OUT/summary.md and the plots beside it
 """
 from __future__ import annotations
 
+import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +26,13 @@ from driver import cli
 from driver.errors import SpecError
 
 from . import bundle as bundles
-from . import explore, predict
+from . import core, explore, predict
 from . import features as feature_sets
 from .data import read_table
 from .errors import DataError
 from .metrics import mape
-from .models import make
+
+logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALES = {  # (start, step, max) for the source kernel, then for the target kernel
@@ -51,25 +54,23 @@ def forests_at_same_samples(run: Path, spec: Path, test: Path, mode: str) -> dic
     """Random forests on exactly the exploration's simulated points, scored on ``test``:
     on ln(objective), and (with the family's estimate among the features) as its
     correction."""
-    features, spec_dict = feature_sets.load_spec_features(spec, mode)
-    objective = spec_dict["objective"]
+    inputs = core.Inputs.of_spec(spec, mode)
+    objective = inputs.spec["objective"]
     frames = [read_table(d / "tabular.dat", objective).frame
               for d in sorted((run / "rounds").glob("[0-9][0-9]")) if d.is_dir()]
-    train, held = pd.concat(frames, ignore_index=True), read_table(test, objective).frame
-    if feature_sets.needs_derived(features):
-        train = feature_sets.add_derived(train, spec_dict)
-        held = feature_sets.add_derived(held, spec_dict)
-    X = features.matrix(train, str(run))
-    _, first = np.unique(X, axis=0, return_index=True)  # a repeated point counts once
-    estimate = feature_sets.family_of(spec_dict).estimate_column(objective)
-    targets = ["log"] + (["residual"] if estimate in features.names else [])
+    train = pd.concat(frames, ignore_index=True)
+    X, y = inputs.matrix(train, str(run)), train[objective].to_numpy(float)
+    _, X_held, y_held = inputs.read(test, objective)
+    # Each point once, in the order these forests were always fitted in (by value).
+    first = core.distinct(X, in_file_order=False)
+    estimate = feature_sets.family_of(inputs.spec).estimate_column(objective)
+    targets = ["log"] + (["residual"] if estimate in inputs.features.names else [])
     scores = {}
     for target in targets:
-        model = make("rf", target, seed=0, residual_column=(
-            features.column_index(estimate) if target == "residual" else None))
-        model.fit(X[first], train[objective].to_numpy(float)[first], None, None)
-        scores[target] = mape(held[objective].to_numpy(float),
-                              model.predict(features.matrix(held, str(test))))
+        model = core.new_model("rf", target, 0,
+                               core.residual_column(inputs.features, target, estimate))
+        core.fit(model, X[first], y[first], None, None)
+        scores[target] = mape(y_held, model.predict(X_held))
     return scores
 
 
@@ -77,14 +78,15 @@ ACCELERATOR_SPEC = ROOT / "dakota_inputs" / "demo_accelerator.yaml"
 ACCELERATOR_LAYER = "res4_1x1_256_1024"
 
 
-def accelerator_section(out: Path, scale: str) -> list[str]:
+def accelerator_section(out: Path, scale: str,
+                        report: Callable[[str], None] = logger.info) -> list[str]:
     """A small accelerator study (ZigZag), a random forest on the CoSA-style features, and
     the predicted best schedules of one layer, verified by evaluation."""
     import subprocess
 
     from .train import TrainConfig, train
 
-    print("== accelerator: schedules of ResNet-50 layers on simba_final (ZigZag)", flush=True)
+    report("== accelerator: schedules of ResNet-50 layers on simba_final (ZigZag)")
     run = out / "run"
     spec = ACCELERATOR_SPEC
     if scale == "tiny":  # the smoke test: the same study, fewer schedules
@@ -108,7 +110,7 @@ def accelerator_section(out: Path, scale: str) -> list[str]:
     found = predict.predict(predict.PredictConfig(
         model_dir=out / "model", spec=ACCELERATOR_SPEC, all=True,
         where=(f"layer={ACCELERATOR_LAYER}",), top=5, verify=3, quiet=True,
-        out=out / "space.parquet"))
+        out=out / "space.parquet"), report)
     objective = feature_sets.load(ACCELERATOR_SPEC)["objective"]
     best = found.best
     verified = best.dropna(subset=[f"simulated_{objective}"])
@@ -143,18 +145,26 @@ def main(argv=None) -> int:
     p.add_argument("--features", default=None, help="as in ml.train (default: its default)")
     p.add_argument("--epochs", type=cli.number(int), help="CNN: maximum epochs per round (default: "
                    "ml.explore's)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show progress logs")
     ns = p.parse_args(argv)
-    return cli.run_cli("ml.demo", lambda: print(demo(DemoConfig(ns.scale, ns.out, ns.features,
-                                                             ns.epochs))), (DataError, SpecError))
+    if ns.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    config = DemoConfig(ns.scale, ns.out, ns.features, ns.epochs)
+    return cli.run_cli("ml.demo", lambda: say(demo(config, report=say)), (DataError, SpecError))
 
 
-def demo(config: DemoConfig) -> str:
-    """Run the main job; write and return OUT/summary.md."""
+def demo(config: DemoConfig, report: Callable[[str], None] = logger.info) -> str:
+    """Run the main job; write and return OUT/summary.md. ``report`` gets the progress
+    lines (a section's start, each exploration round)."""
     started = time.monotonic()
     config.out.mkdir(parents=True, exist_ok=True)
     (source_plan, target_plan) = SCALES[config.scale]
     options = {"features": config.features} if config.features else {}
-    options |= {"epochs": config.epochs} if config.epochs else {}
+    options |= {"cnn": {"epochs": config.epochs}} if config.epochs else {}
     command = "python -m ml.demo" + (f" --scale {config.scale}" if config.scale != "demo"
                                      else "") + (f" --features {config.features}"
                                                  if config.features else "") + (
@@ -162,16 +172,15 @@ def demo(config: DemoConfig) -> str:
     lines = [f"# cyclecast demo ({config.scale} scale)", "", f"Command: `{command}`", ""]
     for kernel, plan, source in (("kmeans", source_plan, None),
                                  ("matmul", target_plan, config.out / "kmeans" / "model")):
-        print(f"== {kernel}: incremental sampling, start {plan[0]}, step {plan[1]}, "
-              f"at most {plan[2]} simulations{' (transfer from k-means)' if source else ''}",
-              flush=True)
+        report(f"== {kernel}: incremental sampling, start {plan[0]}, step {plan[1]}, "
+               f"at most {plan[2]} simulations{' (transfer from k-means)' if source else ''}")
         spec = ROOT / "dakota_inputs" / f"{kernel}.yaml"
         test = held_out(kernel, config.out, feature_sets.load(spec)["objective"])
         run = config.out / kernel
         explorer = explore.Explorer(explore.ExploreConfig(
             spec=spec, out=run, start=plan[0], step=plan[1], max=plan[2], patience=2,
             test=test, quiet=True, source=source, **options))
-        state = explorer.run()
+        state = explorer.run(report)
         last = state["rounds"][-1]
         forests = forests_at_same_samples(run, spec, test, explorer.mode)
         as_correction = (f" ({forests['residual']:.2f}% as the correction to the profile's"
@@ -184,14 +193,13 @@ def demo(config: DemoConfig) -> str:
                   f"{forests['log']:.2f}%{as_correction}",
                   f"- features: {explorer.mode}; the CNN fits: {explorer.target}; "
                   f"learning curve: {run / 'learning_curve.png'}", ""]
-    print("== whole matmul space: best designs, Pareto front, verified by simulation",
-          flush=True)
+    report("== whole matmul space: best designs, Pareto front, verified by simulation")
     answers_out = config.out / "matmul_space.parquet"
     found = predict.predict(predict.PredictConfig(
         model_dir=config.out / "matmul" / "model",
         spec=ROOT / "dakota_inputs" / "matmul.yaml", all=True,
         where=(VERIFY_AT["matmul"],), top=5, pareto=True, verify=3, quiet=True,
-        out=answers_out))
+        out=answers_out), report)
     best = found.best
     objective = best.columns[[c.startswith("simulated_") for c in best.columns]][0]
     verified = best.dropna(subset=[objective])
@@ -206,7 +214,7 @@ def demo(config: DemoConfig) -> str:
               "Knee: " + ", ".join(f"{k}={v:,.0f}" if isinstance(v, float) else f"{k}={v}"
                                    for k, v in found.knees.iloc[0].to_dict().items()), "",
               f"Pareto front: {answers_out.with_name('matmul_space_pareto.png')}", ""]
-    lines += accelerator_section(config.out / "accelerator", config.scale)
+    lines += accelerator_section(config.out / "accelerator", config.scale, report)
     minutes = (time.monotonic() - started) / 60
     lines.append(f"Wall time: {minutes:.1f} minutes; versions: {bundles.versions()}")
     text = "\n".join(lines) + "\n"

@@ -20,7 +20,9 @@ refused. The CLI is a thin parser over :func:`predict` and its :class:`PredictCo
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from .data import read_frame
 from .domain import check_designs, check_values
 from .errors import DataError
 
+logger = logging.getLogger(__name__)
 OUTPUT_SUFFIXES = (".csv", ".parquet")
 
 
@@ -58,6 +61,7 @@ class PredictConfig:
     extrapolate: bool = False
     out: Path | None = None
     quiet: bool = False
+    verbose: bool = False
 
 
 @dataclass
@@ -109,6 +113,7 @@ def parse_args(argv=None) -> PredictConfig:
     p.add_argument("--out", type=Path, help="output file, .csv or .parquet "
                    "(default: MODEL_DIR/predictions_<source>.csv)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true", help="show progress logs")
     ns = p.parse_args(argv)
     if ns.out is not None and ns.out.is_dir():
         p.error(f"--out {ns.out}: is a directory; give a file name ending in .csv or .parquet")
@@ -285,8 +290,9 @@ def load_inputs(config: PredictConfig, features, meta: dict):
     return spec, space.chunks(spec, names, config.chunk), total, "all"
 
 
-def predict(config: PredictConfig) -> Answers:
-    """Predict the configured points; write them and the answers asked for."""
+def predict(config: PredictConfig, report: Callable[[str], None] = logger.info) -> Answers:
+    """Predict the configured points; write them and the answers asked for. ``report``
+    gets what was written and the answers' tables (the CLI prints them)."""
     from tqdm import tqdm
 
     from . import answers
@@ -335,7 +341,7 @@ def predict(config: PredictConfig) -> Answers:
                 front = answers.pareto_front(part, cost, value, workload)
             bar.update(len(frame))
     result.rows = writer.rows
-    print(f"{writer.rows:,} predictions -> {out}")
+    report(f"{writer.rows:,} predictions -> {out}")
     if front is not None:
         result.front, result.knees = front, answers.knee(front, cost, value, workload)
     if config.pareto:
@@ -345,14 +351,16 @@ def predict(config: PredictConfig) -> Answers:
                             front_path.with_suffix(".png"),
                             f"{model_bundle.meta.get('model')}: predicted Pareto front",
                             result.knees)
-        print(f"Pareto front: {len(front)} designs -> {front_path} (+ .png)")
+        report(f"Pareto front: {len(front)} designs -> {front_path} (+ .png)")
     if top and best is not None:
-        best = _verify_and_report(config, spec, best, workload, value, cost, out, result)
+        best = _verify_and_report(config, spec, best, workload, value, cost, out, result,
+                                  report)
     result.best = best
     return result
 
 
-def _verify_and_report(config, spec, best, workload, value, cost, out, result) -> pd.DataFrame:
+def _verify_and_report(config, spec, best, workload, value, cost, out, result,
+                       report: Callable[[str], None]) -> pd.DataFrame:
     from . import answers
 
     objective = value.removeprefix("predicted_")
@@ -364,7 +372,7 @@ def _verify_and_report(config, spec, best, workload, value, cost, out, result) -
         checked_path = out.with_name(out.stem + f"_verify{config.verify}.csv")
         checked.to_csv(checked_path, index=False)
         errors = checked["error_pct"].abs()
-        print(f"verified {len(checked)} design(s) by evaluation ({checked_path}): "
+        report(f"verified {len(checked)} design(s) by evaluation ({checked_path}): "
               f"MAPE {errors.mean():.2f}%, worst {errors.max():.2f}%")
         best = best.merge(checked[[*best.columns, f"simulated_{objective}", "error_pct"]],
                           how="left", on=list(best.columns))
@@ -376,16 +384,16 @@ def _verify_and_report(config, spec, best, workload, value, cost, out, result) -
     top_path = out.with_name(out.stem + f"_top{config.top}.csv")
     best.to_csv(top_path, index=False)
     within = "".join(f", {b}" for b in config.budget)
-    print(f"best {config.top} design(s) per workload{' within ' + within[2:] if within else ''}"
+    report(f"best {config.top} design(s) per workload{' within ' + within[2:] if within else ''}"
           f" ({top_path}):")
-    print(_table(best))
+    report(_table(best))
     if result.front is not None:
         result.budgets = answers.budget_levels(result.front, cost, workload)
         budgets_path = out.with_name(out.stem + "_budgets.csv")
         result.budgets.to_csv(budgets_path, index=False)
-        print(f"best design within each {cost} budget ({budgets_path}); the front's knee "
+        report(f"best design within each {cost} budget ({budgets_path}); the front's knee "
               "marked *:")
-        print(_table(_mark_knees(result.budgets, result.knees, workload + [cost])))
+        report(_table(_mark_knees(result.budgets, result.knees, workload + [cost])))
     return best
 
 
@@ -402,7 +410,10 @@ def _table(frame: pd.DataFrame) -> str:
 
 def main(argv=None) -> int:
     config = parse_args(argv)
-    return run_cli("ml.predict", lambda: predict(config) and None, (DataError, SpecError))
+    if config.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    return run_cli("ml.predict", lambda: predict(config, report=print) and None,
+                   (DataError, SpecError))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ file and the driver's per-point memo, so a finished evaluation never runs twice.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from driver.study import Study
 
 from .data import read_table
 from .errors import DataError
+
+logger = logging.getLogger(__name__)
 
 POINTS = ".points.json"
 
@@ -52,7 +55,7 @@ def _run_under_slurm(study: Study, quiet: bool) -> None:
     active = slurm.active_job(directory)
     job = active[0] if active else study.submit("ml.explore round")
     if not quiet:
-        print(f"  Slurm job {job}: {directory}", flush=True)
+        logger.info("Slurm job %s: %s", job, directory)
     while slurm.job_state(job) in slurm.ACTIVE_STATES:
         time.sleep(2)
     done, _ = records.progress(directory)

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
-import time
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +30,18 @@ from driver.cli import Parser, number, run_cli
 from driver.errors import SpecError
 
 from . import bundle as bundles
+from . import core
 from . import features as feature_sets
 from .data import check_readable, read_table
 from .domain import trained_parameters
 from .errors import DataError
 from .metrics import all_metrics
-from .models import BASELINES, MODEL_NAMES, make
-from .models.residual import Residual
+from .models import BASELINES, MODEL_NAMES
+from .models.cnn import CNN
 from .study import binary_response, objective, study_spec
-from .transfer import TransferOptions, align, prepare_transfer
+from .transfer import align
 
+logger = logging.getLogger(__name__)
 TARGETS = ("log", "real", "residual")
 
 
@@ -57,39 +60,41 @@ class TrainConfig:
     hold_out: tuple[str, ...] = ()  # COLUMN=VALUE: those points are the test set
     train_size: int | None = None
     seed: int = 0
-    epochs: int = 1000
-    patience: int = 50
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    loss: str = "mse"
-    filters: str = "32,64"
-    kernel_size: int = 3
-    dense: str = "256,128"
-    dropout: float = 0.2
-    weight_decay: float = 0.0
-    no_lr_decay: bool = False
-    members: int = 1
+    # The CNN's keyword arguments (ml.models.cnn.CNN, plus members); unset: its defaults.
+    cnn: dict = field(default_factory=dict)
     source: Path | None = None
     freeze: str = "conv"
     out: Path | None = None
     quiet: bool = False
+    verbose: bool = False
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> TrainConfig:
-        values = {f.name: getattr(ns, f.name) for f in fields(cls)}
-        return cls(**{**values, "hold_out": tuple(values["hold_out"])})
+        values = {f.name: getattr(ns, f.name) for f in fields(cls) if f.name != "cnn"}
+        return cls(**{**values, "hold_out": tuple(values["hold_out"]),
+                      "cnn": {name: getattr(ns, name) for name in CNN_OPTIONS}})
+
+    @property
+    def members(self) -> int:
+        return self.cnn.get("members", 1)
 
 
-def widths(text: str) -> str:
+# The CNN's hyperparameters this CLI sets: each option's dest is the CNN's keyword.
+CNN_OPTIONS = ("epochs", "patience", "batch_size", "learning_rate", "loss", "filters",
+               "kernel_size", "dense", "dropout", "weight_decay", "lr_decay", "members")
+
+
+def widths(text: str) -> tuple[int, ...]:
     """An argparse ``type`` for --filters / --dense: comma-separated positive integers."""
     try:
-        ok = all(int(x) >= 1 for x in text.split(","))
+        values = tuple(int(x) for x in text.split(","))
+        ok = all(x >= 1 for x in values)
     except ValueError:
         ok = False
     if not ok:
         raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated positive "
                                          "integers, e.g. 32,64")
-    return text
+    return values
 
 
 # With --from the network's shape is the source bundle's: these options cannot apply.
@@ -138,25 +143,35 @@ def parse_args(argv=None) -> TrainConfig:
     p.add_argument("--train-size", type=number(int, 2),
                    help="use only the first N training points")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and the models")
-    p.add_argument("--epochs", type=number(int), default=1000, help="CNN: maximum epochs")
-    p.add_argument("--patience", type=number(int, 0), default=50,
+    cnn = CNN().get_params()  # the defaults are the CNN's own
+
+    def ints(name):  # a string default: argparse passes it through widths too
+        return ",".join(map(str, cnn[name]))
+    p.add_argument("--epochs", type=number(int), default=cnn["epochs"],
+                   help="CNN: maximum epochs")
+    p.add_argument("--patience", type=number(int, 0), default=cnn["patience"],
                    help="CNN: stop after this many epochs "
                    "without a better validation MAPE (the best weights are kept)")
-    p.add_argument("--batch-size", type=number(int), default=64, help="CNN: mini-batch size")
-    p.add_argument("--learning-rate", type=number(float, None, above=0), default=1e-3,
-                   help="CNN: Adam learning rate")
-    p.add_argument("--loss", default="mse", choices=("mse", "exp"),
+    p.add_argument("--batch-size", type=number(int), default=cnn["batch_size"],
+                   help="CNN: mini-batch size")
+    p.add_argument("--learning-rate", type=number(float, None, above=0),
+                   default=cnn["learning_rate"], help="CNN: Adam learning rate")
+    p.add_argument("--loss", default=cnn["loss"], choices=("mse", "exp"),
                    help="CNN: mse on the standardised log of the response, or exp: the "
                    "paper's exponential-output loss, |exp(prediction) - y| / y")
-    p.add_argument("--filters", type=widths, default="32,64", help="CNN: Conv1D filters per layer")
-    p.add_argument("--kernel-size", type=number(int), default=3, help="CNN: Conv1D kernel size")
-    p.add_argument("--dense", type=widths, default="256,128", help="CNN: dense layer widths")
-    p.add_argument("--dropout", type=number(float, 0, below=1), default=0.2,
+    p.add_argument("--filters", type=widths, default=ints("filters"),
+                   help="CNN: Conv1D filters per layer")
+    p.add_argument("--kernel-size", type=number(int), default=cnn["kernel_size"],
+                   help="CNN: Conv1D kernel size")
+    p.add_argument("--dense", type=widths, default=ints("dense"),
+                   help="CNN: dense layer widths")
+    p.add_argument("--dropout", type=number(float, 0, below=1), default=cnn["dropout"],
                    help="CNN: dropout after each dense layer")
-    p.add_argument("--weight-decay", type=number(float, 0), default=0.0,
+    p.add_argument("--weight-decay", type=number(float, 0), default=cnn["weight_decay"],
                    help="CNN: AdamW weight decay "
                    "(0: plain Adam)")
-    p.add_argument("--no-lr-decay", action="store_true", help="CNN: keep the learning rate "
+    p.add_argument("--no-lr-decay", dest="lr_decay", action="store_false",
+                   help="CNN: keep the learning rate "
                    "fixed (default: halve it each time validation MAPE stalls for patience/4 "
                    "epochs)")
     p.add_argument("--members", type=number(int, 1, below=65), default=1,
@@ -173,12 +188,13 @@ def parse_args(argv=None) -> TrainConfig:
                    "retrains the dense head; none warm-starts every layer")
     p.add_argument("--out", type=Path, help="output directory (default: model_<model>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("-v", "--verbose", action="store_true", help="show progress logs")
     ns = p.parse_args(argv)
     if ns.source is not None and ns.members != 1:
         p.error("--members: with --from the transferred network is one CNN; drop --members")
     if ns.source is not None:
         given = [flag for name, flag in ARCHITECTURE_OPTIONS.items()
-                 if getattr(ns, name) != p.get_default(name)]
+                 if getattr(ns, name) != CNN().get_params()[name]]
         if given:
             p.error(f"{given[0]}: with --from the network's shape is the source model's; "
                     f"drop {' and '.join(given)}")
@@ -243,27 +259,20 @@ class Dataset:
                                                      config.tabular)
         self.spec, self.spec_hash = spec, bundles.spec_hash(spec)
         self.family = feature_sets.family_of(spec) if spec is not None else None
-        if feature_sets.needs_derived(self.features):
-            self.table.frame = feature_sets.add_derived(self.table.frame, spec)
-        frame = self.table.frame
-        self.X = self.features.matrix(frame, str(config.tabular))
+        self.inputs = core.Inputs(self.features, spec)
+        self.table.frame = frame = self.inputs.with_derived(self.table.frame)
+        self.X = self.inputs.encode(frame, str(config.tabular))
         self.y = frame[self.response].to_numpy(dtype=float)
         self.classify = binary_response(spec, self.response, self.y)
         if not self.classify and (self.y <= 0).any():
             raise DataError(f"{config.tabular}: column {self.response}: non-positive values "
                             "cannot be log-transformed; drop those rows or choose another "
                             "response")
-        # Random sampling repeats points: keep each once, so none is both trained and tested.
-        _, first = np.unique(self.X, axis=0, return_index=True)
-        self.keep = np.sort(first)
+        self.keep = core.distinct(self.X)
         self.duplicates = len(self.X) - len(self.keep)
         self.test = None
         if config.test:
-            test_table = read_table(config.test, self.response)
-            if feature_sets.needs_derived(self.features):
-                test_table.frame = feature_sets.add_derived(test_table.frame, spec)
-            X_test = self.features.matrix(test_table.frame, str(config.test))
-            y_test = test_table.frame[self.response].to_numpy(dtype=float)
+            test_table, X_test, y_test = self.inputs.read(config.test, self.response)
             in_test = {row.tobytes() for row in X_test}
             self.keep = np.array([i for i in self.keep if self.X[i].tobytes() not in in_test])
             self.test = (X_test, y_test, test_table)
@@ -334,21 +343,6 @@ class Dataset:
         return self.X[parts[name]], self.y[parts[name]]
 
 
-def cnn_options(config: TrainConfig) -> dict:
-    def ints(text, flag):
-        try:
-            return tuple(int(x) for x in text.split(",") if x)
-        except ValueError:
-            raise DataError(f"{flag}: {text!r}: expected comma-separated integers") from None
-    return {"epochs": config.epochs, "patience": config.patience,
-            "batch_size": config.batch_size, "learning_rate": config.learning_rate,
-            "loss": config.loss, "filters": ints(config.filters, "--filters"),
-            "kernel_size": config.kernel_size, "dense": ints(config.dense, "--dense"),
-            "dropout": config.dropout, "weight_decay": config.weight_decay,
-            "lr_decay": not config.no_lr_decay, "progress": not config.quiet,
-            "members": config.members}
-
-
 def evaluate(model, data: Dataset, parts, features: int) -> dict:
     from .metrics import classification_metrics
 
@@ -391,28 +385,6 @@ def write_outputs(out: Path, model, data: Dataset, parts, history, features_used
     return report
 
 
-def resolve_target(requested: str, features: feature_sets.FeatureSet,
-                   estimate: str | None) -> str:
-    """The --target to use: auto means residual when the features carry the estimate
-    (``estimate``: the family's estimate column for the response, or None)."""
-    has_estimate = estimate is not None and estimate in features.names
-    if requested == "auto":
-        return "residual" if has_estimate else "log"
-    if requested == "residual" and not has_estimate:
-        raise DataError("--target residual: the model needs the family's analytic estimate "
-                        "of the response among its features; use --features derived or both "
-                        "with a spec whose family has one")
-    return requested
-
-
-def transfer_options(config: TrainConfig) -> TransferOptions:
-    return TransferOptions(source=config.source, freeze=config.freeze, epochs=config.epochs,
-                           patience=config.patience, batch_size=config.batch_size,
-                           learning_rate=config.learning_rate, seed=config.seed,
-                           quiet=config.quiet, loss=config.loss,
-                           weight_decay=config.weight_decay, lr_decay=not config.no_lr_decay)
-
-
 def estimate_of(data: Dataset) -> str | None:
     return data.family.estimate_column(data.response) if data.family is not None else None
 
@@ -434,8 +406,9 @@ def _jobs(config: TrainConfig, model: str, target: str,
     return jobs
 
 
-def train(config: TrainConfig) -> dict:
-    """Train the configured model(s); write a bundle each; return {label: report}."""
+def train(config: TrainConfig, report: Callable[[str], None] = logger.info) -> dict:
+    """Train the configured model(s); write a bundle each; return {label: report}.
+    ``report`` gets each model's result line (the CLI prints them)."""
     fractions = split_fractions(config.split)
     data = Dataset(config)
     model_name = config.model or ("rf" if data.classify else "cnn")
@@ -449,10 +422,10 @@ def train(config: TrainConfig) -> dict:
         if data.test is not None:
             data.test = (data.test[0][:, order],) + data.test[1:]
     parts = data.split(fractions, config.seed, config.train_size, config.hold_out)
-    target = "class" if data.classify else resolve_target(config.target, features_used,
-                                                          estimate_of(data))
-    residual_column = (features_used.column_index(estimate_of(data))
-                       if target == "residual" else None)
+    target = "class" if data.classify else core.resolve_target(config.target, features_used,
+                                                               estimate_of(data))
+    residual_column = core.residual_column(features_used, target, estimate_of(data))
+    cnn = {**config.cnn, "progress": not config.quiet}
     jobs = _jobs(config, model_name, target, data.classify)
     out_root = config.out or Path(f"model_{model_name}")
     meta = {"tabular": str(config.tabular), "response": data.response, "seed": config.seed,
@@ -475,31 +448,25 @@ def train(config: TrainConfig) -> dict:
     for name, job_target in jobs:
         out = out_root / (f"{name}-{job_target}" if job_target in ("real", "class") else name) \
             if len(jobs) > 1 else out_root
-        start = time.monotonic()
         X_train, y_train = data.arrays(parts, "train")
         X_val, y_val = data.arrays(parts, "val")
+        keep_scalers, model_meta = False, dict(meta)
         if source is not None:
-            model, keep_scalers, transfer = prepare_transfer(
-                source, data.features, transfer_options(config))
-            if job_target == "residual":
-                model = Residual(model, residual_column)
-            history = model.fit(X_train, y_train, X_val, y_val, keep_scalers=keep_scalers)
-            model_meta = {**meta, "transfer": transfer}
+            model, keep_scalers, model_meta["transfer"] = core.from_source(
+                source, data.features, config.source, config.freeze, cnn, job_target,
+                residual_column)
         else:
-            model = make(name, job_target, config.seed, residual_column=residual_column,
-                         **(cnn_options(config) if name == "cnn" else {}))
-            history = model.fit(X_train, y_train, X_val, y_val)
-            model_meta = dict(meta)
-        history.setdefault("seconds", time.monotonic() - start)
-        report = write_outputs(out, model, data, parts, history, features_used, model_meta)
+            model = core.new_model(name, job_target, config.seed, residual_column, cnn)
+        history = core.fit(model, X_train, y_train, X_val, y_val, keep_scalers)
+        result = write_outputs(out, model, data, parts, history, features_used, model_meta)
         (out / "splits.json").write_text(json.dumps(split_file) + "\n")
-        reports[model.label] = report
-        test = report["metrics"].get("test", {})
+        reports[model.label] = result
+        test = result["metrics"].get("test", {})
         if test and data.classify:
-            print(f"{model.label:9s} test accuracy {test['accuracy_pct']:6.2f}%  balanced "
+            report(f"{model.label:9s} test accuracy {test['accuracy_pct']:6.2f}%  balanced "
                   f"{test['balanced_accuracy_pct']:6.2f}%  ({history['seconds']:.1f} s) -> {out}")
         elif test:
-            print(f"{model.label:9s} test MAPE {test['mape_pct']:6.2f}%  ln-LOSS "
+            report(f"{model.label:9s} test MAPE {test['mape_pct']:6.2f}%  ln-LOSS "
                   f"{test['ln_loss_pct']:6.3f}%  R2 {test['r2']:.4f}  within 10% "
                   f"{test['within_10pct']:5.1f}%  ({history.get('epochs', 0)} epochs, "
                   f"{history['seconds']:.1f} s) -> {out}")
@@ -510,7 +477,10 @@ def train(config: TrainConfig) -> dict:
 
 def main(argv=None) -> int:
     config = parse_args(argv)
-    return run_cli("ml.train", lambda: train(config) and None, (DataError, SpecError))
+    if config.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    return run_cli("ml.train", lambda: train(config, report=print) and None,
+                   (DataError, SpecError))
 
 
 if __name__ == "__main__":

@@ -8,30 +8,12 @@ the dense head; ``--freeze none`` warm-starts every layer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DataError
 from .features import FeatureSet
-
-
-@dataclass(frozen=True)
-class TransferOptions:
-    """How the transferred CNN is retrained (the source's architecture is kept)."""
-
-    source: Path
-    freeze: str = "conv"
-    epochs: int = 1000
-    patience: int = 50
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    seed: int = 0
-    quiet: bool = False
-    loss: str = "mse"
-    weight_decay: float = 0.0
-    lr_decay: bool = True
 
 
 def _columns(features: FeatureSet, order: list[int]) -> np.ndarray:
@@ -82,29 +64,26 @@ def align(source: FeatureSet, target: FeatureSet, where: Path) -> tuple[FeatureS
     return FeatureSet(aligned, target.source), _columns(target, order)
 
 
-def prepare_transfer(source, target: FeatureSet, args: TransferOptions):
-    """(model ready to fit, keep the source's input scaling?, transfer record)."""
-    from .models.cnn import CNN, conv_layers
+def prepare_transfer(source, target: FeatureSet, where: Path, freeze: str, params: dict):
+    """(model ready to fit, keep the source's input scaling?, transfer record).
+
+    ``source``: the source bundle (its CNN is retrained in place); ``params``: the CNN's
+    training hyperparameters (its constructor's keyword arguments; the shape, and with it
+    any architecture option, is the source's)."""
+    from .models.cnn import ARCHITECTURE, CNN
 
     model = getattr(source.model, "inner", source.model)  # a residual CNN's network
     if hasattr(model, "networks"):
-        raise DataError(f"--from {args.source}: an ensemble of {len(model.networks)} CNNs; "
+        raise DataError(f"--from {where}: an ensemble of {len(model.networks)} CNNs; "
                         "transfer starts from one network (train the source with --members 1)")
     if not isinstance(model, CNN):
-        raise DataError(f"--from {args.source}: not a CNN bundle ({source.meta.get('model')}); "
+        raise DataError(f"--from {where}: not a CNN bundle ({source.meta.get('model')}); "
                         "transfer learning needs the CNN")
-    model.epochs, model.patience, model.batch_size = args.epochs, args.patience, args.batch_size
-    model.learning_rate, model.seed, model.progress = args.learning_rate, args.seed, not args.quiet
-    model.loss, model.weight_decay, model.lr_decay = args.loss, args.weight_decay, args.lr_decay
-    frozen = []
-    if args.freeze == "conv":
-        for layer in conv_layers(model.model):
-            layer.trainable = False
-            frozen.append(layer.name)
-    model.compile()  # a change of trainable layers takes effect at compile
+    training = {k: v for k, v in params.items() if k not in ARCHITECTURE + ("members",)}
+    frozen = model.transfer(freeze, **training)
     same_features = [f["name"] for f in source.meta["features"]] == target.names
-    record = {"source": str(args.source), "source_tabular": source.meta.get("tabular"),
-              "freeze": args.freeze, "frozen_layers": frozen, "loss": args.loss,
-              "weight_decay": args.weight_decay, "lr_decay": args.lr_decay,
+    record = {"source": str(where), "source_tabular": source.meta.get("tabular"),
+              "freeze": freeze, "frozen_layers": frozen, "loss": model.loss,
+              "weight_decay": model.weight_decay, "lr_decay": model.lr_decay,
               "input_scaling": "source's" if same_features else "refitted on this data"}
     return model, same_features, record

@@ -211,9 +211,8 @@ def test_residual_scales_the_estimate_and_beats_the_model_without_it(name, data,
 def test_cnn_warm_start_continues_from_the_trained_weights(data, fitted, tmp_path):
     bundle.save(tmp_path / "cnn", fitted("cnn", "log"), data.features, {"seed": 0})
     warm = bundle.load(tmp_path / "cnn").model  # what ml.explore does between rounds
-    warm.progress = False
     x_mean = warm.x_mean.copy()
-    warm.epochs = 3
+    assert warm.warm_start(epochs=3, progress=False) is warm
     # New points (the test split): their own input means must not replace the old ones.
     new, check = slice(200, 260), slice(260, 300)
     history = warm.fit(data.X[new], data.y[new], data.X[check], data.y[check],

@@ -10,6 +10,7 @@ handles its own input and target scaling, so that a saved model predicts from th
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,33 @@ class Surrogate:
         """A new, untrained model (what :func:`ml.models.make` calls); ``options`` are
         the model's hyperparameters, as keyword arguments of its ``__init__``."""
         raise NotImplementedError
+
+    def get_params(self) -> dict:
+        """The hyperparameters, scikit-learn style: the named keyword arguments of
+        ``__init__``, each kept as the attribute of its name, so that
+        ``type(m)(**m.get_params())`` builds an untrained copy."""
+        signature = inspect.signature(type(self).__init__).parameters.values()
+        return {p.name: getattr(self, p.name) for p in signature if p.name != "self"
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+    def set_params(self, **params) -> Surrogate:
+        """Change hyperparameters (names of :meth:`get_params`); DataError for another."""
+        from ..errors import DataError
+
+        unknown = sorted(set(params) - set(self.get_params()))
+        if unknown:
+            raise DataError(f"model {self.label}: unknown hyperparameter(s) "
+                            f"{', '.join(unknown)}; known: {', '.join(self.get_params())}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def warm_start(self, **params) -> Surrogate:
+        """Make the next ``fit`` continue from what this model learned, ``params``
+        changing how it trains (e.g. epochs, seed). Only models with weights can."""
+        from ..errors import DataError
+
+        raise DataError(f"model {self.label}: cannot warm-start; only the CNN can")
 
     def fit(self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None,
             y_val: np.ndarray | None) -> dict:

@@ -79,7 +79,27 @@ def pipeline(name: str, seed: int, params: dict):
     return make_pipeline(StandardScaler(), core)
 
 
-class Baseline(Surrogate):
+class Pipelined(Surrogate):
+    """A scikit-learn pipeline's model: its hyperparameters are the constructor's named
+    arguments plus ``params``, the estimator's own keyword arguments."""
+
+    params: dict
+
+    def _pipeline(self):
+        raise NotImplementedError
+
+    def get_params(self) -> dict:
+        return {**super().get_params(), **self.params}
+
+    def set_params(self, **params) -> Pipelined:
+        own = set(super().get_params())
+        super().set_params(**{k: v for k, v in params.items() if k in own})
+        self.params.update({k: v for k, v in params.items() if k not in own})
+        self.pipeline = self._pipeline()  # an untrained estimator with the new values
+        return self
+
+
+class Baseline(Pipelined):
     """A regression baseline. ``target``: log fits ln(y), real fits y; ``params``
     override the estimator's hyperparameters (none: the benchmarked defaults)."""
 
@@ -87,7 +107,10 @@ class Baseline(Surrogate):
         if target not in ("log", "real"):
             raise DataError(f"model {name}: target {target!r} is not log or real")
         self.name, self.target, self.seed, self.params = name, target, seed, dict(params)
-        self.pipeline = pipeline(name, seed, self.params)
+        self.pipeline = self._pipeline()
+
+    def _pipeline(self):
+        return pipeline(self.name, self.seed, self.params)
 
     @classmethod
     def create(cls, name: str, target: str, seed: int, **options) -> Baseline:

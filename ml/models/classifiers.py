@@ -15,8 +15,7 @@ import joblib
 import numpy as np
 
 from ..errors import DataError
-from .base import Surrogate
-from .baselines import MLP_LAYERS, MODEL_FILE, estimator
+from .baselines import MLP_LAYERS, MODEL_FILE, Pipelined, estimator
 
 
 def classifiers(seed: int) -> dict[str, tuple[str, str, dict]]:
@@ -40,7 +39,7 @@ def classifiers(seed: int) -> dict[str, tuple[str, str, dict]]:
 
 
 
-class Classifier(Surrogate):
+class Classifier(Pipelined):
     """A classification baseline; ``params`` override the estimator's hyperparameters."""
 
     target = "class"

@@ -19,6 +19,7 @@ from .base import Surrogate
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
 MODEL_FILE = "model.keras"
 CONV_PREFIX = "conv"
+ARCHITECTURE = ("filters", "kernel_size", "dense", "dropout")  # the network's shape
 
 
 def _keras():
@@ -59,14 +60,68 @@ class CNN(Surrogate):
                  batch_size: int = 64, learning_rate: float = 1e-3, loss: str = "mse",
                  filters=(32, 64), kernel_size: int = 3, dense=(256, 128), dropout: float = 0.2,
                  weight_decay: float = 0.0, lr_decay: bool = True, progress: bool = True):
+        """Every hyperparameter of the network and its training, declared once here
+        (:meth:`get_params`); the CLIs feed these keyword arguments."""
         self.seed, self.epochs, self.patience = seed, epochs, patience
         self.batch_size, self.learning_rate, self.loss = batch_size, learning_rate, loss
-        self.architecture = {"filters": list(filters), "kernel_size": kernel_size,
-                             "dense": list(dense), "dropout": dropout}
+        self.filters, self.kernel_size = tuple(filters), kernel_size
+        self.dense, self.dropout = tuple(dense), dropout
         self.progress, self.weight_decay, self.lr_decay = progress, weight_decay, lr_decay
         self.model = None
         self.x_mean = self.x_std = None
         self.y_mean, self.y_std = 0.0, 1.0
+
+    @property
+    def architecture(self) -> dict:
+        """The network's shape (what a bundle saves under "architecture")."""
+        return {"filters": list(self.filters), "kernel_size": self.kernel_size,
+                "dense": list(self.dense), "dropout": self.dropout}
+
+    def set_params(self, **params) -> CNN:
+        # A built network has its shape: another one would need new weights.
+        reshaped = [k for k in ARCHITECTURE if k in params
+                    and self.model is not None and params[k] != getattr(self, k)]
+        if reshaped:
+            from ..errors import DataError
+
+            raise DataError(f"model {self.label}: {', '.join(reshaped)}: a trained "
+                            "network keeps its shape")
+        for name in ("filters", "dense"):
+            if name in params:
+                params[name] = tuple(params[name])
+        return super().set_params(**params)
+
+    def warm_start(self, **params) -> CNN:
+        """The next ``fit`` continues from these weights (pass it ``keep_scalers=True``
+        to keep the input scaling too), with ``params`` changed (e.g. epochs, seed) and a
+        fresh optimiser at the initial learning rate."""
+        self.set_params(**params)
+        self.compile()
+        return self
+
+    def transfer(self, freeze: str = "conv", **params) -> list[str]:
+        """Ready this trained network to learn another data set (transfer learning):
+        ``params`` change how it trains (its shape stays); freeze ``conv`` keeps exactly
+        the convolutional layers, ``none`` warm-starts every layer. Returns the frozen
+        layers' names."""
+        self.set_params(**params)
+        frozen = []
+        if freeze == "conv":
+            for layer in conv_layers(self.model):
+                layer.trainable = False
+                frozen.append(layer.name)
+        self.compile()  # a change of trainable layers takes effect at compile
+        return frozen
+
+    def clone(self) -> CNN:
+        """A copy with its own weights (one source transferred to several data sets)."""
+        keras = _keras()
+        copy = type(self)(**self.get_params())
+        copy.x_mean, copy.x_std, copy.y_mean, copy.y_std = (self.x_mean, self.x_std,
+                                                              self.y_mean, self.y_std)
+        copy.model = keras.models.clone_model(self.model)
+        copy.model.set_weights(self.model.get_weights())
+        return copy
 
     @classmethod
     def create(cls, name: str, target: str, seed: int, members: int = 1, **options):

@@ -34,6 +34,17 @@ class CNNEnsemble(Surrogate):
         self.members, self.seed, self.options = members, seed, options
         self.networks: list[CNN] = []
 
+    def get_params(self) -> dict:
+        return {"members": self.members, "seed": self.seed, **self.options}
+
+    def set_params(self, **params) -> CNNEnsemble:
+        for name in ("members", "seed"):
+            if name in params:
+                setattr(self, name, params.pop(name))
+        CNN().set_params(**params)  # the members' hyperparameters: unknown ones refused
+        self.options.update(params)
+        return self
+
     def fit(self, X, y, X_val=None, y_val=None) -> dict:
         """Cross-fit on every point of X (points, features) and y (points,) and of the
         validation split, if given (it trains the members too)."""

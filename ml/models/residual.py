@@ -27,6 +27,11 @@ class Residual(Surrogate):
         """The analytic estimate of each point, 2 ** X[:, column], shape (points,)."""
         return np.exp2(np.asarray(X[:, self.column], dtype=float))
 
+    def warm_start(self, **params) -> Residual:
+        """The inner model continues from its weights (:meth:`Surrogate.warm_start`)."""
+        self.inner.warm_start(**params)
+        return self
+
     def fit(self, X, y, X_val, y_val, **options) -> dict:
         """Fit the inner model on y / estimate (``options`` go to its fit, e.g. the
         CNN's keep_scalers)."""
