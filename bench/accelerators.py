@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,9 +40,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from studies import run_study, study_command
+
+from driver.rundir import RunDir, read_resolved
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 SPEC = ROOT / "dakota_inputs" / "reference" / "accelerator_presets.yaml"
 HELD_OUT = ("res3_3x3_128", "res4_1x1_256_1024", "fc1000")
@@ -54,7 +55,7 @@ PAPER = {"lr": {"schedule": 67}, "rf": {"schedule": 89, "cosa": 99}, "mlp": {"sc
 def dataset(rundir: Path, schedules: int, backend: str = "zigzag") -> dict:
     """Run (or reuse) the preset study; return its command and wall time."""
     log = rundir / "bench_run.json"
-    if (rundir / "tabular.dat").exists() and log.exists():
+    if RunDir(rundir).tabular.exists() and log.exists():
         return json.loads(log.read_text())
     spec = yaml.safe_load(SPEC.read_text())
     spec_path = SPEC
@@ -66,12 +67,10 @@ def dataset(rundir: Path, schedules: int, backend: str = "zigzag") -> dict:
         spec_path = rundir.parent / f"{rundir.name}.spec.yaml"
         spec_path.parent.mkdir(parents=True, exist_ok=True)
         spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    command = [sys.executable, "-m", "driver.study", "run", str(spec_path), "-o",
-               str(rundir), "-q"]
     start = time.monotonic()
-    subprocess.run(command, cwd=ROOT, check=True)
+    run_study(spec_path, rundir)
     wall = time.monotonic() - start
-    out = {"command": " ".join(c if c != sys.executable else "python" for c in command),
+    out = {"command": study_command(spec_path, rundir),
            "wall_s": round(wall, 1), "evaluations": 5 * 24 * schedules,
            "evaluations_per_s": round(5 * 24 * schedules / wall, 1)}
     log.write_text(json.dumps(out, indent=1))
@@ -82,8 +81,8 @@ def load(rundir: Path) -> tuple[pd.DataFrame, object, dict]:
     from driver.families import for_spec
     from ml.data import read_frame
 
-    spec = json.loads((rundir / "spec.resolved.json").read_text())
-    frame = read_frame(rundir / "tabular.dat")
+    spec = read_resolved(RunDir(rundir).spec)
+    frame = read_frame(RunDir(rundir).tabular)
     frame = frame[np.isfinite(frame["cycles"].astype(float)) & (frame["valid"] == 1)]
     family = for_spec(spec)
     start = time.monotonic()
@@ -224,14 +223,15 @@ def validity(rundir: Path, args) -> dict:
     230 accelerators no training point used (a seeded draw of 10% of the 2,304)."""
     from driver.families import for_spec
     from driver.families.accelerator import arch
-    from ml.data import read_frame
     from ml.metrics import classification_metrics
     from ml.models import make
 
     log = dataset_validity(rundir, args.validity_samples)
-    spec = json.loads((rundir / "spec.resolved.json").read_text())
+    from ml.data import read_frame
+
+    spec = read_resolved(RunDir(rundir).spec)
     family = for_spec(spec)
-    frame = read_frame(rundir / "tabular.dat")
+    frame = read_frame(RunDir(rundir).tabular)
     frame = frame[np.isfinite(frame["valid"].astype(float))].reset_index(drop=True)
     frame = family.add_derived(frame)
     fields = list(arch.ACCEL_FIELDS)
@@ -260,7 +260,7 @@ def validity(rundir: Path, args) -> dict:
 
 def dataset_validity(rundir: Path, samples: int) -> dict:
     log = rundir / "bench_run.json"
-    if (rundir / "tabular.dat").exists() and log.exists():
+    if RunDir(rundir).tabular.exists() and log.exists():
         return json.loads(log.read_text())
     spec = ROOT / "dakota_inputs" / "reference" / "accelerator_validity.yaml"
     text = yaml.safe_load(spec.read_text())
@@ -269,11 +269,10 @@ def dataset_validity(rundir: Path, samples: int) -> dict:
         spec = rundir.parent / f"{rundir.name}.spec.yaml"
         spec.parent.mkdir(parents=True, exist_ok=True)
         spec.write_text(yaml.safe_dump(text, sort_keys=False))
-    command = [sys.executable, "-m", "driver.study", "run", str(spec), "-o", str(rundir), "-q"]
     start = time.monotonic()
-    subprocess.run(command, cwd=ROOT, check=True)
+    run_study(spec, rundir)
     wall = time.monotonic() - start
-    out = {"command": " ".join(c if c != sys.executable else "python" for c in command),
+    out = {"command": study_command(spec, rundir),
            "wall_s": round(wall, 1)}
     log.write_text(json.dumps(out, indent=1))
     return out

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from importlib.metadata import version
@@ -44,9 +43,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from studies import run_study
+
+from driver.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 SPEC = ROOT / "dakota_inputs" / "cnn_cpu.yaml"
 MODELS = ("lr", "knn", "rf", "dt", "xgb", "llr", "svr", "mlp")
@@ -60,7 +61,7 @@ OPTIONS = {"xgb": {"n_estimators": 300, "learning_rate": 0.1}}
 def dataset(rundir: Path) -> dict:
     """Run (or reuse) the profiling study; return its command and wall time."""
     log = rundir / "bench_run.json"
-    if (rundir / "tabular.dat").exists() and log.exists():
+    if RunDir(rundir).tabular.exists() and log.exists():
         return json.loads(log.read_text())
     finished = rundir / "dakota.out"
     shown = rundir.resolve().relative_to(ROOT) if rundir.resolve().is_relative_to(ROOT) \
@@ -71,11 +72,9 @@ def dataset(rundir: Path) -> dict:
         info = {"command": command_text, "wall_s": round(float(wall), 1)}
         log.write_text(json.dumps(info))
         return info
-    command = [sys.executable, "-m", "driver.study", "run", str(SPEC.relative_to(ROOT)),
-               "-o", str(rundir), "-q"]
     started = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, check=True)
-    info = {"command": " ".join(["python"] + command[1:]),
+    run_study(SPEC, rundir)
+    info = {"command": command_text,
             "wall_s": round(time.perf_counter() - started, 1)}
     log.write_text(json.dumps(info))
     return info
@@ -263,7 +262,7 @@ def main(argv=None) -> int:
     run = ({"command": f"(partial) {args.rundir}", "wall_s": None} if args.partial
            else dataset(args.rundir))
     frame, features, spec, failures, records = load(args.rundir)
-    X = features.matrix(frame, str(args.rundir / "tabular.dat"))
+    X = features.matrix(frame, str(RunDir(args.rundir).tabular))
     y = frame["seconds"].to_numpy(dtype=float)
     est_col = features.column_index("est_seconds")
     totals = totals_matrix(frame)

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from driver.families.cnn import analysis, features, gpu_analysis, runtime  # noqa: E402
 from driver.spec import load_spec  # noqa: E402

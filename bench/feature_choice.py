@@ -21,8 +21,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 import provenance  # noqa: E402  (bench/provenance.py)
 from compare import spread  # noqa: E402

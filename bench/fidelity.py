@@ -28,7 +28,6 @@ import numpy as np
 from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 LAYERS = ("conv1", "res2_3x3_64", "res2_1x1_256_64", "res3_3x3_128_s2", "res4_1x1_256_1024",
           "res5_3x3_512", "res5_proj_1024_2048_s2", "fc1000")

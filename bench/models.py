@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from driver.spec import load_spec  # noqa: E402
 from ml import bundle as bundles  # noqa: E402

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from driver.families.cache import profiles  # noqa: E402
 from driver.families.cache import program as workload  # noqa: E402

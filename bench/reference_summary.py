@@ -4,18 +4,17 @@
 """
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import provenance  # noqa: E402  (bench/provenance.py)
 
 from driver import records  # noqa: E402
+from driver.rundir import RunDir, read_resolved  # noqa: E402
 from ml.data import read_table  # noqa: E402
 
 KERNELS = ("kmeans", "matmul", "nw", "backprop", "stencil")
@@ -56,7 +55,7 @@ def table(kernels) -> None:
     print("|---|---|---|---|---|---|---|")
     for kernel in kernels:
         rundir = ROOT / "runs" / "reference" / kernel
-        spec = json.loads((rundir / "spec.resolved.json").read_text())
+        spec = read_resolved(RunDir(rundir).spec)
         table = read_table(ROOT / "data" / "reference" / f"{kernel}.tabular.dat.gz", "cycles")
         names = [p["name"] for p in spec["parameters"]]
         repeated = len(table.frame) - len(table.frame.drop_duplicates(subset=names))

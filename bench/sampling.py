@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(BENCH.parent))
 
 import models as bench_models  # noqa: E402
 from compare import spread, verdict  # noqa: E402

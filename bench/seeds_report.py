@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
 
 from compare import spread, verdict  # noqa: E402
 

@@ -34,11 +34,10 @@ from pathlib import Path
 import numpy as np
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(BENCH.parent))
 
 import models as bench_models  # noqa: E402  (bench/models.py: Kernel, cnn, errors)
 
+from driver.rundir import RunDir  # noqa: E402
 from driver.study import exec_study, render_spec  # noqa: E402
 from ml import bundle as bundles  # noqa: E402
 from ml import core  # noqa: E402
@@ -154,7 +153,7 @@ def lhs_score(kernel_both, name: str, budget: int, seed: int, out: Path) -> dict
         raise SystemExit(f"LHS study {rundir} failed")
     seconds = time.monotonic() - start
     _, X, cycles = core.Inputs(kernel_both.features, kernel_both.spec).read(
-        rundir / "tabular.dat", "cycles")
+        RunDir(rundir).tabular, "cycles")
     first = core.distinct(X, in_file_order=False)  # the order the choice always saw
     column = kernel_both.names.index("est_cycles")
     model = chosen_on_validation(X[first], cycles[first], seed, DERIVED_CANDIDATES, column)

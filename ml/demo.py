@@ -24,6 +24,7 @@ import pandas as pd
 
 from driver import cli
 from driver.errors import SpecError
+from driver.rundir import RunDir
 
 from . import bundle as bundles
 from . import core, explore, predict
@@ -56,7 +57,7 @@ def forests_at_same_samples(run: Path, spec: Path, test: Path, mode: str) -> dic
     correction."""
     inputs = core.Inputs.of_spec(spec, mode)
     objective = inputs.spec["objective"]
-    frames = [read_table(d / "tabular.dat", objective).frame
+    frames = [read_table(RunDir(d).tabular, objective).frame
               for d in sorted((run / "rounds").glob("[0-9][0-9]")) if d.is_dir()]
     train = pd.concat(frames, ignore_index=True)
     X, y = inputs.matrix(train, str(run)), train[objective].to_numpy(float)
@@ -82,7 +83,7 @@ def accelerator_section(out: Path, scale: str,
                         report: Callable[[str], None] = logger.info) -> list[str]:
     """A small accelerator study (ZigZag), a random forest on the CoSA-style features, and
     the predicted best schedules of one layer, verified by evaluation."""
-    import subprocess
+    from driver.study import Study
 
     from .train import TrainConfig, train
 
@@ -97,14 +98,18 @@ def accelerator_section(out: Path, scale: str,
         spec = out / "demo_accelerator_tiny.yaml"
         out.mkdir(parents=True, exist_ok=True)
         spec.write_text(yaml.safe_dump(text, sort_keys=False))
-    command = [sys.executable, "-m", "driver.study", "run", str(spec), "-o", str(run), "-q"]
     start = time.monotonic()
-    if not (run / "tabular.dat").exists():
-        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-        if proc.returncode:
-            raise DataError(f"accelerator study failed: {proc.stderr.strip()[-300:]}")
+    study = Study(run)
+    if not study.tabular.exists():
+        try:
+            status = Study.render(spec, run).run(quiet=True)
+        except SpecError as err:
+            raise DataError(f"accelerator study: {err}") from None
+        if status:
+            raise DataError(f"accelerator study failed (see {run / study.files.DAKOTA_ERR}); "
+                            "run the demo again to resume it")
     study_s = time.monotonic() - start
-    trained = train(TrainConfig(tabular=run / "tabular.dat", model="rf", features="cosa",
+    trained = train(TrainConfig(tabular=study.tabular, model="rf", features="cosa",
                                 out=out / "model", quiet=True))
     test = next(iter(trained.values()))["metrics"]["test"]
     found = predict.predict(predict.PredictConfig(
@@ -114,7 +119,7 @@ def accelerator_section(out: Path, scale: str,
     objective = feature_sets.load(ACCELERATOR_SPEC)["objective"]
     best = found.best
     verified = best.dropna(subset=[f"simulated_{objective}"])
-    evaluated = read_table(run / "tabular.dat", objective).frame
+    evaluated = read_table(study.tabular, objective).frame
     sampled_best = evaluated[evaluated["layer"] == ACCELERATOR_LAYER][objective].min()
     return [f"## Accelerator: layer {ACCELERATOR_LAYER} on simba_final", "",
             f"- study: `{ACCELERATOR_SPEC.relative_to(ROOT)}`, {len(evaluated)} schedules "

@@ -179,21 +179,13 @@ def load(path: Path, backend: bool = False) -> dict:
     run directory's ``spec.resolved.json`` (JSON) was validated at render and is taken as
     it is."""
     from driver.errors import SpecError
+    from driver.rundir import read_resolved
     from driver.spec import load_spec
 
     path = Path(path)
-    if path.suffix == ".json":
-        try:
-            spec = json.loads(path.read_text())
-            ok = isinstance(spec, dict) and all("type" in p for p in spec["parameters"]) \
-                and "objective" in spec
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise DataError(f"{path}: not a resolved study spec: {err}") from None
-        if not ok:
-            raise DataError(f"{path}: a resolved spec of an older cyclecast (no parameter "
-                            "types or objective); render the study again or pass --spec")
-        return spec
     try:
+        if path.suffix == ".json":
+            return read_resolved(path)
         return load_spec(path, backend=backend)
     except SpecError as err:
         raise DataError(str(err)) from None

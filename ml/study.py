@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from driver.rundir import RunDir
 
-RESOLVED = "spec.resolved.json"  # written by `python -m driver.study render`
+from .errors import DataError
 
 
 def study_spec(tabular: Path, spec: Path | None) -> Path | None:
@@ -16,7 +16,7 @@ def study_spec(tabular: Path, spec: Path | None) -> Path | None:
     spec beside it (``RUNDIR/tabular.dat`` and ``RUNDIR/spec.resolved.json``), else None."""
     if spec is not None:
         return spec
-    beside = Path(tabular).parent / RESOLVED
+    beside = RunDir(Path(tabular).parent).spec
     return beside if beside.is_file() else None
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from driver.rundir import RunDir
+
 from .. import bundle as bundles
 from .. import rounds, space
 from ..data import read_frame, read_table
@@ -67,7 +69,7 @@ class ExplorationState:
         """Every finished evaluation so far, with its round."""
         frames = []
         for entry in self.rounds:
-            frame = read_table(rounds.round_dir(self.out, entry["round"]) / "tabular.dat",
+            frame = read_table(RunDir(rounds.round_dir(self.out, entry["round"])).tabular,
                                objective).frame
             frames.append(frame.assign(round=entry["round"]))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -79,7 +81,7 @@ class ExplorationState:
             directory = rounds.round_dir(self.out, number)
             points = rounds.load_points(directory)
             if points is None:  # round 0: Dakota's sampling; its tabular has them all
-                frame = read_frame(directory / "tabular.dat")
+                frame = read_frame(RunDir(directory).tabular)
             else:
                 frame = pd.DataFrame(points)
             taken.update(space.encode(spec, names, frame, str(directory)).tolist())

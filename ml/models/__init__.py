@@ -40,7 +40,7 @@ _BASELINE = ".baselines:Baseline"
 _CLASSIFIER = ".classifiers:Classifier"
 REGISTRY: dict[str, Entry] = {
     # The CNN always fits ln(y); a real target trains the same network (ml.train).
-    "cnn": Entry(".cnn:CNN", None, ("log", "residual")),
+    "cnn": Entry(".cnns:CNNs", None, ("log", "residual")),
     **{name: Entry(_BASELINE, _CLASSIFIER if name in CLASSIFIERS else None,
                    REGRESSION_TARGETS) for name in BASELINES},
 }
@@ -105,7 +105,8 @@ def load(directory: str | Path, state: dict) -> Surrogate:
     if state.get("residual_column") is not None:
         from .residual import Residual
 
-        return Residual.load(directory, state)
+        inner, column = Residual.split_state(state)
+        return Residual(load(directory, inner), column)
     entry = _entry(state["name"])
     classification = (state.get("task") == "classification"
                       or state.get("target") == CLASSIFICATION_TARGET)

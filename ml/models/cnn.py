@@ -124,13 +124,8 @@ class CNN(Surrogate):
         return copy
 
     @classmethod
-    def create(cls, name: str, target: str, seed: int, members: int = 1, **options):
-        """A new CNN; it always fits ln(y) (a real target trains the same network).
-        ``members`` > 1: that many, cross-fitted (:mod:`ml.models.ensemble`)."""
-        if members > 1:
-            from .ensemble import CNNEnsemble
-
-            return CNNEnsemble(members=members, seed=seed, **options)
+    def create(cls, name: str, target: str, seed: int, **options):
+        """A new CNN; it always fits ln(y) (a real target trains the same network)."""
         return cls(seed=seed, **options)
 
     # --- scaling ---------------------------------------------------------------------
@@ -210,10 +205,6 @@ class CNN(Surrogate):
 
     @classmethod
     def load(cls, directory: Path, state: dict):
-        if "members" in state:  # saved by an ensemble
-            from .ensemble import CNNEnsemble
-
-            return CNNEnsemble.load(directory, state)
         keras = _keras()
         model = cls(seed=state["seed"], loss=state["loss"], **state["architecture"])
         model.model = keras.models.load_model(directory / state["file"], compile=False)

@@ -47,10 +47,9 @@ class Residual(Surrogate):
     def save(self, directory: Path) -> dict:
         return {**self.inner.save(directory), "residual_column": self.column}
 
-    @classmethod
-    def load(cls, directory: Path, state: dict) -> Surrogate:
-        """The inner model, loaded through the registry (:func:`ml.models.load`), wrapped."""
-        from . import load
-
-        inner = {k: v for k, v in state.items() if k != "residual_column"}
-        return cls(load(directory, inner), int(state["residual_column"]))
+    @staticmethod
+    def split_state(state: dict) -> tuple[dict, int]:
+        """(the inner model's saved state, the estimate's column) of a saved residual model:
+        the registry (:func:`ml.models.load`) loads the inner model and wraps it."""
+        return {k: v for k, v in state.items() if k != "residual_column"}, \
+            int(state["residual_column"])
