@@ -57,16 +57,16 @@ def dataset(rundir: Path, schedules: int, backend: str = "zigzag") -> dict:
     log = rundir / "bench_run.json"
     if RunDir(rundir).tabular.exists() and log.exists():
         return json.loads(log.read_text())
-    spec = yaml.safe_load(SPEC.read_text())
+    raw = yaml.safe_load(SPEC.read_text())  # the YAML, edited for the variant
     spec_path = SPEC
     if schedules != 3000 or backend != "zigzag":  # the same spec, fewer ids or Timeloop
-        for p in spec["parameters"]:
+        for p in raw["parameters"]:
             if p["name"] == "schedule":
                 p["range"] = {"first": 0, "last": schedules - 1}
-        spec["backend"]["name"] = backend
+        raw["backend"]["name"] = backend
         spec_path = rundir.parent / f"{rundir.name}.spec.yaml"
         spec_path.parent.mkdir(parents=True, exist_ok=True)
-        spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        spec_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     start = time.monotonic()
     run_study(spec_path, rundir)
     wall = time.monotonic() - start
@@ -78,13 +78,12 @@ def dataset(rundir: Path, schedules: int, backend: str = "zigzag") -> dict:
 
 
 def load(rundir: Path) -> tuple[pd.DataFrame, object, dict]:
-    from driver.families import for_spec
     from ml.data import read_frame
 
     spec = read_resolved(RunDir(rundir).spec)
     frame = read_frame(RunDir(rundir).tabular)
     frame = frame[np.isfinite(frame["cycles"].astype(float)) & (frame["valid"] == 1)]
-    family = for_spec(spec)
+    family = spec.family
     start = time.monotonic()
     frame = family.add_derived(frame.reset_index(drop=True))
     return frame, family, {"feature_seconds": round(time.monotonic() - start, 1),
@@ -221,7 +220,6 @@ def leave_one_preset_out(frame, family, args) -> dict:
 def validity(rundir: Path, args) -> dict:
     """RF and MLP classifiers of ``valid`` on the generated-accelerator dataset, tested on
     230 accelerators no training point used (a seeded draw of 10% of the 2,304)."""
-    from driver.families import for_spec
     from driver.families.accelerator import arch
     from ml.metrics import classification_metrics
     from ml.models import make
@@ -230,7 +228,7 @@ def validity(rundir: Path, args) -> dict:
     from ml.data import read_frame
 
     spec = read_resolved(RunDir(rundir).spec)
-    family = for_spec(spec)
+    family = spec.family
     frame = read_frame(RunDir(rundir).tabular)
     frame = frame[np.isfinite(frame["valid"].astype(float))].reset_index(drop=True)
     frame = family.add_derived(frame)

@@ -181,8 +181,9 @@ def score(true, pred, n_features, groups) -> dict:
 def repeat_timing(frame: pd.DataFrame, spec: dict, count: int, seed: int) -> dict:
     """Time ``count`` seeded points again here, with the study's protocol."""
     from driver.families import backend_class
+    from driver.resolved import thawed
 
-    settings = {**spec["backend"]["settings"], "analyse": False}
+    settings = {**thawed(spec.settings), "analyse": False}
     backend = backend_class("keras_profile")(settings)
     rng = np.random.default_rng(seed)
     rows = frame.iloc[np.sort(rng.choice(len(frame), size=min(count, len(frame)),

@@ -40,7 +40,7 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=1)
     args = p.parse_args()
     spec = load_spec(ROOT / "dakota_inputs" / "cnn_cpu.yaml")
-    networks = next(q["values"] for q in spec["parameters"] if q["name"] == "network")
+    networks = next(q.values for q in spec.parameters if q.name == "network")
     networks = list(networks) + [n for n in PAPER if n not in networks]
     started = time.monotonic()
     rows = []

@@ -37,7 +37,7 @@ def score(kernel: str, l2_estimate: str | None = None) -> dict:
         spec = feature_sets.load(ROOT / "dakota_inputs" / "reference" / f"{kernel}{suffix}.yaml",
                                  backend=True)
         if l2_estimate:
-            spec["backend"]["settings"]["l2_estimate"] = l2_estimate
+            spec = spec.with_settings(l2_estimate=l2_estimate)
         frame = read_table(data, "cycles").frame
         started = time.monotonic()
         derived = feature_sets.add_derived(frame, spec)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from driver.families import backend_class  # noqa: E402
 from driver.study import render_study  # noqa: E402
 
 KERNELS = ("kmeans", "matmul", "nw", "backprop")
@@ -29,8 +28,8 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def random_points(spec: dict, count: int, rng: random.Random) -> list[dict]:
-    arch = [p for p in spec["parameters"] if p["role"] == "architecture"]
-    return [{p["name"]: rng.choice(p["values"]) for p in arch} for _ in range(count)]
+    arch = [p for p in spec.parameters if p.role == "architecture"]
+    return [{p.name: rng.choice(p.values) for p in arch} for _ in range(count)]
 
 
 def time_points(backend, points, workload: dict, workdir: Path) -> list[tuple[float, float]]:
@@ -79,16 +78,15 @@ def main() -> int:
         for kernel in KERNELS:
             spec_path = ROOT / "dakota_inputs" / f"{kernel}.yaml"
             spec = render_study(spec_path, tmp / kernel)
-            backend = backend_class(spec["backend"]["name"])(spec["backend"]["settings"],
-                                                              timeout_s=600)
-            (workload,) = [p for p in spec["parameters"] if p["role"] == "workload"]
-            values = sorted(workload["values"])
+            backend = spec.backend_class(spec.settings, timeout_s=600)
+            (workload,) = [p for p in spec.parameters if p.role == "workload"]
+            values = sorted(workload.values)
             points = random_points(spec, args.points, rng)
             work = tmp / kernel / "work"
             work.mkdir()
             for label, size in (("default (median size)", values[len(values) // 2]),
                                 ("largest", values[-1])):
-                timed = time_points(backend, points, {workload["name"]: size}, work)
+                timed = time_points(backend, points, {workload.name: size}, work)
                 seconds = [s for s, _ in timed]
                 rows.append({
                     "kernel": kernel, "size": f"{workload['name']}={size}", "label": label,
@@ -100,7 +98,7 @@ def main() -> int:
                       f"max {rows[-1]['max_s']:.3f} s  {rows[-1]['minstr_per_s']:.0f} M instr/s",
                       flush=True)
             if kernel == "matmul":
-                small = {workload["name"]: values[0]}
+                small = {workload.name: values[0]}
                 overhead = driver_overhead(spec_path, {**points[0], **small}, args.repeats, tmp)
     versions = {"python": platform.python_version(), "machine": platform.machine(),
                 "cpus": len(__import__("os").sched_getaffinity(0)),

@@ -15,7 +15,6 @@ sizes with each estimate (fresh profiles, one at a time).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import sys
@@ -44,17 +43,16 @@ def mape(true, pred) -> float:
 def score(kernel: str, sizes: int) -> dict:
     spec = feature_sets.load(ROOT / "dakota_inputs" / "reference" / f"{kernel}.yaml",
                              backend=True)
-    (work,) = [p for p in spec["parameters"] if p["role"] == "workload"]
-    kept = sorted(work["values"])[:sizes]
+    (work,) = [p for p in spec.parameters if p.role == "workload"]
+    kept = sorted(work.values)[:sizes]
     frame = read_table(ROOT / "data" / "reference" / f"{kernel}.tabular.dat.gz",
                        "cycles").frame
-    frame = frame[frame[work["name"]].isin(kept)].reset_index(drop=True)
+    frame = frame[frame[work.name].isin(kept)].reset_index(drop=True)
     small_l2 = (frame["l2_size_kib"] <= 2 * frame["l1d_size_kib"]).to_numpy()
-    out = {"workload": work["name"], "sizes": kept, "points": len(frame),
+    out = {"workload": work.name, "sizes": kept, "points": len(frame),
            "points_l2_at_most_2x_l1d": int(small_l2.sum())}
     for rule in RULES:
-        ruled = copy.deepcopy(spec)
-        ruled["backend"]["settings"]["l2_estimate"] = rule
+        ruled = spec.with_settings(l2_estimate=rule)
         with tempfile.TemporaryDirectory() as cache:  # fresh profiles: time them
             os.environ["CYCLECAST_PROFILES"] = cache
             started = time.monotonic()

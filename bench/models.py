@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,10 +51,11 @@ class Kernel:
     def __init__(self, name: str, seed: int, mode: str = "raw", l2_estimate: str | None = None):
         self.name = name
         inputs = core.Inputs.of_spec(ROOT / "dakota_inputs" / f"{name}.yaml", mode)
+        if l2_estimate and inputs.spec is not None:
+            inputs = core.Inputs(inputs.features,
+                                 inputs.spec.with_settings(l2_estimate=l2_estimate))
         self.features, self.spec = inputs.features, inputs.spec
         self.used = self.features  # in the model's column order (see reorder)
-        if l2_estimate:
-            self.spec["backend"]["settings"]["l2_estimate"] = l2_estimate
         table, X, cycles = inputs.read(DATA / f"{name}.tabular.dat.gz", "cycles")
         frame = table.frame
         pool = np.flatnonzero(frame["eval_id"].to_numpy() <= POOL_LAST_EVAL)
@@ -74,7 +76,7 @@ class Kernel:
                 unseen_spec = load_spec(
                     ROOT / "dakota_inputs" / "reference" / f"{name}_unseen.yaml")
                 if l2_estimate:
-                    unseen_spec["backend"]["settings"]["l2_estimate"] = l2_estimate
+                    unseen_spec = unseen_spec.with_settings(l2_estimate=l2_estimate)
             table, self.X_unseen, self.cycles_unseen = core.Inputs(
                 self.features, unseen_spec).read(unseen, "cycles")
             if mode != "raw":
@@ -167,15 +169,18 @@ def whole_space_seconds(model, kernel: Kernel, sizes: int = 50) -> dict:
     from ml.features import needs_derived
     from ml.space import chunks as space_chunks
 
-    spec = json.loads(json.dumps(kernel.spec))
+    spec = kernel.spec
     derived = needs_derived(kernel.features)
     if not derived:
-        (workload,) = [p for p in spec["parameters"] if p["role"] == "workload"]
-        low, high = min(workload["values"]), max(workload["values"])
-        workload["values"] = sorted({int(round(v)) for v in np.geomspace(low, high, sizes)})
+        (workload,) = [p for p in spec.parameters if p.role == "workload"]
+        low, high = min(workload.values), max(workload.values)
+        sized = replace(workload, values=tuple(
+            sorted({int(round(v)) for v in np.geomspace(low, high, sizes)})))
+        spec = spec.evolve(parameters=tuple(sized if p is workload else p
+                                            for p in spec.parameters))
     start = time.perf_counter()
     points = 0
-    for frame in space_chunks(spec, [p["name"] for p in spec["parameters"]], 262_144):
+    for frame in space_chunks(spec, list(spec.names), 262_144):
         inputs = add_derived(frame, spec) if derived else frame
         model.predict(kernel.features.matrix(inputs, "space"))
         points += len(frame)

@@ -33,20 +33,20 @@ BUDGET_SIMULATIONS = 200  # issue 14: all sizes profiled in at most this many si
 
 def measure(kernel: str, simulations: int, rng: random.Random) -> list[dict]:
     spec = load_spec(ROOT / "dakota_inputs" / f"{kernel}.yaml")
-    settings = spec["backend"]["settings"]
+    settings = spec.settings
     backend = qemu_riscv.Backend(settings, timeout_s=600)
-    (size_param,) = [p for p in spec["parameters"] if p["role"] == "workload"]
+    (size_param,) = [p for p in spec.parameters if p.role == "workload"]
     rows = []
-    for size in size_param["values"]:
-        point = {size_param["name"]: size}
+    for size in size_param.values:
+        point = {size_param.name: size}
         with tempfile.TemporaryDirectory() as cache:
             os.environ["CYCLECAST_PROFILES"] = cache
             prof = profiles.profile(settings["program"],
                                     workload.program_arguments(settings, point))
         seconds = []
         for _ in range(simulations):
-            design = {p["name"]: rng.choice(p["values"]) for p in spec["parameters"]
-                      if p["role"] == "architecture"}
+            design = {p.name: rng.choice(p.values) for p in spec.parameters
+                      if p.role == "architecture"}
             with tempfile.TemporaryDirectory() as work:
                 start = time.perf_counter()
                 backend.evaluate({**design, **point}, Path(work))

@@ -57,7 +57,7 @@ def table(kernels) -> None:
         rundir = ROOT / "runs" / "reference" / kernel
         spec = read_resolved(RunDir(rundir).spec)
         table = read_table(ROOT / "data" / "reference" / f"{kernel}.tabular.dat.gz", "cycles")
-        names = [p["name"] for p in spec["parameters"]]
+        names = [p.name for p in spec.parameters]
         repeated = len(table.frame) - len(table.frame.drop_duplicates(subset=names))
         runs = records.simulator_runs(rundir)
         mean = sum(r["seconds"] for r in runs) / len(runs)

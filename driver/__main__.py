@@ -20,7 +20,6 @@ from types import SimpleNamespace
 from . import dakota_io, faults
 from .errors import SpecError
 from .evaluation import append_jsonl, design_point, evaluate_one, step_cpus
-from .families import backend_for
 from .rundir import RESOLVED_SPEC, RunDir, read_resolved
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
@@ -51,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         spec_path = args.spec or RunDir.containing(Path.cwd()).spec
         spec = read_resolved(spec_path)
         evaluations = dakota_io.read_parameters(args.params)
-        types = {p["name"]: p["type"] for p in spec["parameters"]}
+        types = {p.name: p.kind for p in spec.parameters}
         points = [design_point(e, types, str(args.params)) for e in evaluations]
-        backend = backend_for(spec)
+        backend = spec.make_backend()
     except (SpecError, dakota_io.ParametersFileError, OSError, ValueError, KeyError,
             TypeError) as err:
         why = f"{err.filename}: {err.strerror}" if isinstance(err, OSError) and err.filename \
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     append_jsonl(rundir.failures, *(r for r in records if r["status"] == "failed"))
     append_jsonl(rundir.evaluations, *records)
     dakota_io.write_results(args.results, [r.get("responses") for r in records], responses,
-                            batch=spec["execution"]["batch_size"] > 1)
+                            batch=spec.execution.batch_size > 1)
     return 0
 
 

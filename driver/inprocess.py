@@ -27,6 +27,10 @@ from . import records
 from .evaluation import CAST, append_jsonl
 from .rundir import RunDir
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .resolved import ResolvedSpec
+
 CALLBACK = "cyclecast"          # analysis_drivers name in the rendered deck
 
 
@@ -48,12 +52,12 @@ def eval_number(params: dict) -> int:
 class InProcessRun:
     """One in-process run of a rendered run directory."""
 
-    def __init__(self, rundir: Path, spec: dict, on_progress=None):
+    def __init__(self, rundir: Path, spec: ResolvedSpec, on_progress=None):
         from .workers import evaluator_for
 
         self.rundir, self.spec = rundir, spec
-        self.types = {p["name"]: p["type"] for p in spec["parameters"]}
-        self.responses = list(spec["responses"])
+        self.types = {p.name: p.kind for p in spec.parameters}
+        self.responses = list(spec.responses)
         self.on_progress = on_progress or (lambda done, failed: None)
         self.evaluator = evaluator_for(spec, rundir)
         self.light = getattr(self.evaluator, "light", False)
@@ -79,7 +83,7 @@ class InProcessRun:
         Dakota abort. Anything else that goes wrong answers NaN for the batch."""
         single = isinstance(batch, dict)
         batch = [batch] if single else list(batch)
-        capture, failure = self.spec["failure"]["capture"], None
+        capture, failure = self.spec.failure.capture, None
         try:
             jobs = []
             for params in batch:
@@ -91,7 +95,7 @@ class InProcessRun:
                     workdir.mkdir(parents=True, exist_ok=True)
                 jobs.append((point_of(params, self.types), number, workdir))
             results = self._evaluate(jobs, first=True)
-            tries = self.spec["failure"]["retries"] if capture == "retry" else 0
+            tries = self.spec.failure.retries if capture == "retry" else 0
             for _ in range(tries):
                 again = [i for i, r in enumerate(results) if r["status"] == "failed"]
                 if not again:

@@ -11,6 +11,10 @@ from pathlib import Path
 
 from .rundir import RunDir
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .resolved import ResolvedSpec
+
 EVALUATIONS = RunDir.EVALUATIONS
 FAILURES = RunDir.FAILURES
 
@@ -43,11 +47,11 @@ def simulator_runs(rundir: Path) -> list[dict]:
     return [r for r in read_jsonl(rundir / EVALUATIONS) if r["status"] != "reused"]
 
 
-def write_tabular(spec: dict, rundir: Path, path: Path) -> int:
+def write_tabular(spec: ResolvedSpec, rundir: Path, path: Path) -> int:
     """Write Dakota-style annotated tabular data of every finished evaluation, from
     cyclecast's records (failed ones as nan, as Dakota records them). Returns the rows."""
-    names = [p["name"] for p in spec["parameters"]]
-    responses = spec["responses"]
+    names = list(spec.names)
+    responses = list(spec.responses)
     latest = latest_by_evaluation(rundir)
     lines = ["%eval_id interface " + " ".join(names + responses)]
     for number in sorted(latest):

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from .errors import SpecError
+from .resolved import ResolvedSpec
 
 RESOLVED_SPEC = "spec.resolved.json"
 #: Keys every resolved spec has (render writes them all; a copy without one is damaged).
@@ -98,7 +99,7 @@ class RunDir:
         """Whether ``render`` made this directory (its spec and deck are there)."""
         return self.spec.is_file() and self.deck.is_file()
 
-    def read_spec(self) -> dict:
+    def read_spec(self) -> ResolvedSpec:
         """The resolved spec, or a one-line SpecError if it is not a run directory."""
         if not self.is_rundir():
             raise SpecError(f"{self.path}: not a cyclecast run directory (no {self.SPEC} "
@@ -106,8 +107,8 @@ class RunDir:
                             "render SPEC -o DIR`")
         return read_resolved(self.spec)
 
-    def write_spec(self, spec: dict) -> None:
-        self.spec.write_text(json.dumps(spec, indent=1) + "\n")
+    def write_spec(self, spec: ResolvedSpec) -> None:
+        self.spec.write_text(json.dumps(spec.to_json(), indent=1) + "\n")
 
     @classmethod
     def containing(cls, start: Path) -> RunDir:
@@ -119,27 +120,30 @@ class RunDir:
                         "the study with `python -m driver.study render`")
 
 
-def read_resolved(path: str | Path) -> dict:
+def read_resolved(path: str | Path) -> ResolvedSpec:
     """A resolved spec file (``spec.resolved.json``), or a one-line SpecError naming what
     is wrong with it: the one reader of that file."""
     path = Path(path)
     try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise SpecError(f"{path}: cannot read the resolved spec: {err.strerror}") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise SpecError(f"{path}: damaged (is not valid JSON); {RENDER_AGAIN} (finished "
-                        "evaluations are kept)") from None
-    if not isinstance(spec, dict):
+        data = None
+    if not isinstance(data, dict):
         raise SpecError(f"{path}: damaged (is not valid JSON); {RENDER_AGAIN} (finished "
                         "evaluations are kept)")
-    missing = [k for k in REQUIRED_KEYS if k not in spec]
+    missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise SpecError(f"{path}: damaged (lacks {', '.join(missing)}); {RENDER_AGAIN} "
                         "(finished evaluations are kept)")
-    typed = isinstance(spec["parameters"], list) and all(
-        isinstance(p, dict) and "name" in p and "type" in p for p in spec["parameters"])
-    if not typed or "objective" not in spec or "responses" not in spec:
+    typed = isinstance(data["parameters"], list) and all(
+        isinstance(p, dict) and "name" in p and "type" in p for p in data["parameters"])
+    if not typed or "objective" not in data or "responses" not in data:
         raise SpecError(f"{path}: a resolved spec of an older cyclecast (no parameter types, "
                         f"responses or objective); {RENDER_AGAIN}")
-    return spec
+    try:
+        return ResolvedSpec.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise SpecError(f"{path}: damaged ({type(err).__name__}: {err}); {RENDER_AGAIN} "
+                        "(finished evaluations are kept)") from None

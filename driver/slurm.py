@@ -15,6 +15,10 @@ from pathlib import Path
 from .errors import SpecError
 from .rundir import RunDir
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .resolved import ResolvedSpec
+
 JOBS = RunDir.JOBS
 ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING",
                  "SUSPENDED", "STOPPED"}
@@ -45,25 +49,25 @@ def _capacity() -> str:
     return "; ".join(proc.stdout.split("\n")[:3]).strip("; ") or "unknown"
 
 
-def explain_refusal(stderr: str, spec: dict, job_script: Path) -> str:
+def explain_refusal(stderr: str, spec: ResolvedSpec, job_script: Path) -> str:
     """sbatch's refusal as one line naming the spec field to change."""
     lines = stderr.strip().splitlines() or ["no message"]
     message = next((line for line in lines if "error" in line.lower()
                     or "failure" in line.lower()), lines[0])
     message = message.replace("sbatch: error: ", "").replace("allocation failure: ", "").strip()
-    where = f"{spec['spec_path']}: "
-    slurm = spec["execution"]["slurm"]
+    where = f"{spec.spec_path}: "
+    slurm = spec.execution.slurm
     if "partition" in message.lower():
-        return (f"{where}execution.slurm.partition: {slurm.get('partition')!r} refused by "
+        return (f"{where}execution.slurm.partition: {slurm.partition!r} refused by "
                 f"sbatch ({message}); allowed: {_partitions()}")
     if "node configuration" in message.lower() or "cpu count" in message.lower():
-        return (f"{where}execution: asks {spec['execution']['concurrency']} tasks x "
-                f"{slurm['cpus_per_task']} CPUs on {slurm['nodes']} node(s), which the cluster "
+        return (f"{where}execution: asks {spec.execution.concurrency} tasks x "
+                f"{slurm.cpus_per_task} CPUs on {slurm.nodes} node(s), which the cluster "
                 f"cannot give ({message}); it has {_capacity()}")
     return f"{job_script}: sbatch refused the job: {message}"
 
 
-def submit(rundir: Path, spec: dict, reason: str) -> str:
+def submit(rundir: Path, spec: ResolvedSpec, reason: str) -> str:
     """sbatch RUNDIR/job.sh; record and return the job id."""
     require_slurm()
     job_script = rundir / RunDir.JOB_SCRIPT

@@ -1,6 +1,7 @@
 """Load a study spec: parse YAML safely, validate against the schema, fill defaults,
-check what the schema cannot (unique names, the backend's own rules), and return a
-plain dict that every other part of cyclecast derives from.
+check what the schema cannot (unique names, the family's and backend's own rules), and
+return the :class:`~driver.resolved.ResolvedSpec` every other part of cyclecast derives
+from.
 
 Every problem is a :class:`SpecError` whose message is one line:
 ``<file>: <field>: <what is wrong and what is allowed>``.
@@ -17,6 +18,7 @@ import yaml
 
 from .errors import SpecError
 from .families import backend_class, family_class
+from .resolved import ResolvedSpec, frozen, thawed
 from .spec_schema import SPEC
 
 
@@ -168,24 +170,24 @@ def _type_parameter(p: dict[str, Any], where: str) -> None:
                         f"{min(p['values'])}")
 
 
-def _responses(spec: dict[str, Any], backend_cls, where: str) -> None:
+def _responses(raw: dict[str, Any], backend_cls, where: str) -> None:
     """Fill ``responses`` (default: the backend's) and ``objective`` (default: the backend's
     first objective among them, else the first response); check both."""
-    responses = spec.setdefault("responses", list(backend_cls.response_names))
+    responses = raw.setdefault("responses", list(backend_cls.response_names))
     for i, name in enumerate(responses):
         if name not in backend_cls.response_names:
             raise SpecError(f"{where}: responses[{i}]: {name!r} is not a response of backend "
                             f"{backend_cls.name!r}; allowed: "
                             f"{', '.join(backend_cls.response_names)}")
     default = next((o for o in backend_cls.objectives if o in responses), responses[0])
-    objective = spec.setdefault("objective", default)
+    objective = raw.setdefault("objective", default)
     if objective not in responses:
         raise SpecError(f"{where}: objective: {objective!r} is not among the study's responses; "
                         f"allowed: {', '.join(responses)}")
 
 
-def load_spec(path: str | Path, backend: bool = True) -> dict[str, Any]:
-    """Validated spec with defaults filled. ``spec['spec_path']`` is the absolute path.
+def load_spec(path: str | Path, backend: bool = True) -> ResolvedSpec:
+    """The study spec at ``path``, validated, with defaults filled and paths resolved.
 
     ``backend=False`` skips the backend's own checks (its settings, programs, simulator on
     this machine): enough for tools that only need the parameters and responses, such as
@@ -193,36 +195,41 @@ def load_spec(path: str | Path, backend: bool = True) -> dict[str, Any]:
     """
     path = Path(path)
     where = str(path)
-    spec = _read_yaml(path)
-    validate(spec, SPEC, where)
+    raw = _read_yaml(path)  # the YAML's mapping, until it becomes a ResolvedSpec below
+    validate(raw, SPEC, where)
 
-    for i, p in enumerate(spec["parameters"]):
+    for i, p in enumerate(raw["parameters"]):
         _type_parameter(p, f"{where}: parameters[{i}]")
-    names = [p["name"] for p in spec["parameters"]]
+    names = [p["name"] for p in raw["parameters"]]
     for i, name in enumerate(names):
         if name in names[:i]:
             raise SpecError(f"{where}: parameters[{i}].name: duplicate parameter {name!r}")
 
-    if (spec["execution"]["interface"] == "fork" and spec["execution"]["batch_size"] > 1
-            and spec["failure"]["capture"] != "recover_nan"):
+    execution = raw["execution"]
+    if (execution["interface"] == "fork" and execution["batch_size"] > 1
+            and raw["failure"]["capture"] != "recover_nan"):
         raise SpecError(f"{where}: failure.capture: with execution.interface fork and "
                         "execution.batch_size > 1 only 'recover_nan' is allowed (Dakota aborts "
                         "a batch study on a failure it is asked to retry or abort on); "
                         "interface python handles all three")
-    spec["spec_path"] = str(path.resolve())
+    raw["spec_path"] = str(path.resolve())
     try:
-        backend_cls = backend_class(spec["backend"]["name"])
+        backend_cls = backend_class(raw["backend"]["name"])
     except SpecError as err:
         raise SpecError(f"{where}: backend.name: {err}") from None
-    _responses(spec, backend_cls, where)
+    _responses(raw, backend_cls, where)
+    family = family_class(backend_cls.family)
+    if backend:
+        validate(raw["backend"]["settings"], family.settings_schema(backend_cls), where,
+                 ("backend", "settings"))
+    spec = ResolvedSpec.from_json(raw)
     if not backend:
         return spec
-    family = family_class(backend_cls.family)
-    validate(spec["backend"]["settings"], family.settings_schema(backend_cls), where,
-             ("backend", "settings"))
+    settings = thawed(spec.settings)  # completed by the family, then the backend
     spec_dir = path.resolve().parent
-    family.resolve(spec, where, spec_dir)
-    backend_cls.complete_settings(spec["backend"]["settings"], where, spec_dir)
+    family.resolve(spec, settings, where, spec_dir)
+    backend_cls.complete_settings(settings, where, spec_dir)
+    spec = spec.evolve(settings=frozen(settings))
     consumed = family.consumed_parameters(spec)
     for i, name in enumerate(names):
         if name not in consumed:
@@ -232,27 +239,15 @@ def load_spec(path: str | Path, backend: bool = True) -> dict[str, Any]:
     return spec
 
 
-def space_size(spec: dict[str, Any]) -> int:
-    """Distinct design points of the spec: the product of its parameters' value counts."""
-    return math.prod(len(p["values"]) for p in spec["parameters"])
-
-
-def check_samples(spec: dict[str, Any], where: str) -> None:
+def check_samples(spec: ResolvedSpec, where: str) -> None:
     """Sampling more points than the space has only repeats points (Dakota answers a
     repeat from its cache: the study would show points it never evaluates)."""
-    sampling = spec["sampling"]
-    if sampling["method"] == "grid":
+    sampling = spec.sampling
+    if sampling.method == "grid":
         return
-    asked, size = sampling["samples"] + sum(sampling["refinement_samples"]), space_size(spec)
+    asked, size = spec.total_evaluations, spec.space_size
     if asked > size:
-        field = "samples" if sampling["samples"] > size else "refinement_samples"
+        field = "samples" if sampling.samples > size else "refinement_samples"
         raise SpecError(f"{where}: sampling.{field}: {asked:,} samples in all, more than the "
                         f"{size:,} distinct points of the space; ask for at most {size:,}, "
                         "or use method: grid to evaluate every point once")
-
-
-def total_evaluations(spec: dict[str, Any]) -> int:
-    sampling = spec["sampling"]
-    if sampling["method"] == "grid":
-        return space_size(spec)
-    return sampling["samples"] + sum(sampling["refinement_samples"])

@@ -20,12 +20,11 @@ from pathlib import Path
 
 from . import faults
 from .evaluation import evaluate_one, step_cpus
-from .families import backend_for
 from .rundir import read_resolved
 
 
 def serve(spec_path: Path) -> int:
-    backend = backend_for(read_resolved(spec_path))
+    backend = read_resolved(spec_path).make_backend()
     fault_config = faults.from_environment()
     rundir = spec_path.resolve().parent
     out = sys.stdout
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return serve(Path(argv[1]))
     spec_path, request, answer = (Path(a) for a in argv)
     asked = json.loads(request.read_text())
-    backend = backend_for(read_resolved(spec_path))
+    backend = read_resolved(spec_path).make_backend()
     fault_config = faults.from_environment()
     rundir = spec_path.resolve().parent
 

@@ -16,6 +16,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
 
+    from .resolved import ResolvedSpec
+
 FAILED_CELLS = ("nan", "NaN", "FAIL", "")
 
 
@@ -105,26 +107,25 @@ def _label(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def summary(spec: dict, rows: list[dict]) -> str:
+def summary(spec: ResolvedSpec, rows: list[dict]) -> str:
     """Human summary: rows, failures, the objective's range, and the best design found for
     each workload (comparing designs only makes sense at equal workload)."""
-    objective = spec["objective"]
-    arch = [p["name"] for p in spec["parameters"] if p["role"] == "architecture"]
-    work = [p["name"] for p in spec["parameters"] if p["role"] == "workload"]
+    objective = spec.objective
+    arch = [p.name for p in spec.parameters if p.role == "architecture"]
+    work = [p.name for p in spec.parameters if p.role == "workload"]
 
     def ok(row) -> bool:
         value = row.get(objective)
         return isinstance(value, float) and not math.isnan(value)
 
-    from .families import backend_class
 
     # A 0/1 response at 0 with no objective is an answer (e.g. an invalid schedule), not
     # a failure.
-    flags = [r for r, kind in backend_class(spec["backend"]["name"]).response_kinds.items()
-             if kind == "binary" and r in spec.get("responses", ()) and r != objective]
+    flags = [r for r, kind in spec.backend_class.response_kinds.items()
+             if kind == "binary" and r in spec.responses and r != objective]
     good = [r for r in rows if ok(r)]
     refused = [r for r in rows if not ok(r) and any(r.get(f) == 0 for f in flags)]
-    lines = [f"study {spec['study']}: {len(rows)} evaluations, "
+    lines = [f"study {spec.study}: {len(rows)} evaluations, "
              f"{len(rows) - len(good) - len(refused)} failed"
              + (f", {len(refused)} with {' or '.join(flags)} = 0" if refused else "")]
     if not good:

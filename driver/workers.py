@@ -24,16 +24,15 @@ from pathlib import Path
 
 from . import faults
 from .evaluation import evaluate_one
-from .families import backend_class, backend_for
+from .resolved import ResolvedSpec
 from .rundir import RunDir
 
 _worker: dict = {}  # the backend of a pool worker process, built once by _start
 
 
-def _start(spec_json: str, rundir: str, parent: int) -> None:
+def _start(spec: ResolvedSpec, rundir: str, parent: int) -> None:
     _die_with(parent)
-    spec = json.loads(spec_json)
-    _worker.update(backend=backend_for(spec), rundir=Path(rundir),
+    _worker.update(backend=spec.make_backend(), rundir=Path(rundir),
                    faults=faults.from_environment())
 
 
@@ -84,8 +83,8 @@ def _ignore(record: dict) -> None:
 
 
 class Direct:
-    def __init__(self, spec: dict, rundir: Path):
-        self.backend, self.rundir = backend_for(spec), rundir
+    def __init__(self, spec: ResolvedSpec, rundir: Path):
+        self.backend, self.rundir = spec.make_backend(), rundir
         self.faults = faults.from_environment()
         self.light = getattr(self.backend, "in_process", False)
 
@@ -106,12 +105,12 @@ class Direct:
 
 
 class Pool:
-    def __init__(self, spec: dict, rundir: Path, workers: int):
-        self.spec_json, self.rundir, self.workers = json.dumps(spec), str(rundir), workers
+    def __init__(self, spec: ResolvedSpec, rundir: Path, workers: int):
+        self.spec, self.rundir, self.workers = spec, str(rundir), workers
         # A Python backend's points travel in chunks (a few per worker and batch).
-        self.light = getattr(backend_class(spec["backend"]["name"]), "in_process", False)
+        self.light = spec.backend_class.in_process
         # A worker that outlives its timeout by this much is stuck outside the simulator.
-        self.deadline = spec["execution"]["timeout_s"] * 1.5 + 30
+        self.deadline = spec.execution.timeout_s * 1.5 + 30
         self.pool = self._new()
 
     def _new(self):
@@ -121,7 +120,7 @@ class Pool:
         # fork: workers start from this process before Dakota runs in it, in milliseconds.
         pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("fork"),
                                    initializer=_start,
-                                   initargs=(self.spec_json, self.rundir, os.getpid()))
+                                   initargs=(self.spec, self.rundir, os.getpid()))
         list(pool.map(_noop, range(self.workers)))  # start every worker now
         return pool
 
@@ -170,9 +169,9 @@ class Steps:
     """One srun job step per task and batch: each step evaluates its share of the batch
     (python -m driver.steps), writing one result file; a step that dies fails its points."""
 
-    def __init__(self, spec: dict, rundir: Path, tasks: int):
+    def __init__(self, spec: ResolvedSpec, rundir: Path, tasks: int):
         self.spec, self.rundir, self.tasks = spec, rundir, tasks
-        self.cpus = spec["execution"]["slurm"]["cpus_per_task"]
+        self.cpus = spec.execution.slurm.cpus_per_task
         self.batches = 0
 
     def evaluate(self, jobs, responses, on_record=_ignore) -> list[dict]:
@@ -223,9 +222,9 @@ class Servers:
 
     STEP_DEATHS = 3
 
-    def __init__(self, spec: dict, rundir: Path, tasks: int):
-        self.rundir, self.cpus = rundir, spec["execution"]["slurm"]["cpus_per_task"]
-        self.deadline = spec["execution"]["timeout_s"] * 1.5 + 60
+    def __init__(self, spec: ResolvedSpec, rundir: Path, tasks: int):
+        self.rundir, self.cpus = rundir, spec.execution.slurm.cpus_per_task
+        self.deadline = spec.execution.timeout_s * 1.5 + 60
         self.steps: list = [self._start(i) for i in range(tasks)]
 
     def _start(self, index: int):
@@ -330,7 +329,7 @@ class Servers:
 SLURM_WORKERS = ("servers", "steps")  # CYCLECAST_SLURM_WORKERS; the first is the default
 
 
-def evaluator_for(spec: dict, rundir: Path):
+def evaluator_for(spec: ResolvedSpec, rundir: Path):
     """The evaluator for this study here: Slurm steps inside an allocation with several
     tasks (long-lived, or one per batch with CYCLECAST_SLURM_WORKERS=steps), a worker pool
     for concurrency > 1, else this process."""
@@ -338,9 +337,8 @@ def evaluator_for(spec: dict, rundir: Path):
     if os.environ.get("SLURM_JOB_ID") and tasks > 1:
         kind = os.environ.get("CYCLECAST_SLURM_WORKERS", SLURM_WORKERS[0])
         return (Steps if kind == "steps" else Servers)(spec, rundir, tasks)
-    concurrency = spec["execution"]["concurrency"]
-    cls = backend_class(spec["backend"]["name"])
-    if concurrency > 1 and (not getattr(cls, "in_process", False)
-                            or getattr(cls, "parallel", False)):
+    concurrency = spec.execution.concurrency
+    cls = spec.backend_class
+    if concurrency > 1 and (not cls.in_process or cls.parallel):
         return Pool(spec, rundir, concurrency)
     return Direct(spec, rundir)

@@ -15,6 +15,10 @@ import pandas as pd
 from .errors import DataError
 from .space import python_value
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from driver.resolved import ResolvedSpec
+
 
 def pareto_front(frame: pd.DataFrame, cost: str, value: str, groups: list[str]) -> pd.DataFrame:
     """Rows not dominated in (``cost``, ``value``), both lower-is-better, per group; for a
@@ -72,20 +76,18 @@ def budget_levels(front: pd.DataFrame, cost: str, groups: list[str],
     return pd.concat(parts, ignore_index=True)
 
 
-def verify(spec: dict, designs: pd.DataFrame, names: list[str], objective: str,
+def verify(spec: ResolvedSpec, designs: pd.DataFrame, names: list[str], objective: str,
            workdir: Path | None = None, timeout_s: float | None = None) -> pd.DataFrame:
     """Evaluate ``designs`` with the spec's backend: ``simulated_<objective>`` and the
     model's ``error_pct`` ((predicted - evaluated) / evaluated x 100) added; a failed
     evaluation gives nan and its reason."""
     from driver.errors import EvaluationFailed
-    from driver.families import backend_class
 
-    cls = backend_class(spec["backend"]["name"])
-    reason = cls.unavailable_reason(spec["backend"]["settings"])
+    reason = spec.backend_class.unavailable_reason(spec.settings)
     if reason:
-        raise DataError(f"--verify: backend {spec['backend']['name']} cannot run here: {reason}")
-    backend = cls(spec["backend"]["settings"],
-                  timeout_s=timeout_s or spec["execution"]["timeout_s"])
+        raise DataError(f"--verify: backend {spec.backend_name} cannot run here: {reason}")
+    backend = spec.backend_class(spec.settings,
+                                 timeout_s=timeout_s or spec.execution.timeout_s)
     out = designs.copy()
     evaluated, failures = [], []
     with tempfile.TemporaryDirectory(dir=workdir) as root:

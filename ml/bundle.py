@@ -13,6 +13,10 @@ from . import models
 from .errors import DataError
 from .features import FeatureSet
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from driver.resolved import ResolvedSpec
+
 BUNDLE = "bundle.json"
 
 
@@ -31,15 +35,15 @@ def versions() -> dict[str, str]:
     return found
 
 
-def spec_hash(spec: dict | None) -> str | None:
+def spec_hash(spec: ResolvedSpec | None) -> str | None:
     """Hash of the spec's parameters (names, types, roles, values, transforms): what a
     model's features mean. None when features came from a tabular header."""
     if spec is None:
         return None
     import hashlib
 
-    keep = [{k: p.get(k) for k in ("name", "type", "role", "values", "transform")}
-            for p in spec["parameters"]]
+    keep = [{"name": p.name, "type": p.kind, "role": p.role, "values": list(p.values),
+             "transform": p.transform} for p in spec.parameters]
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -56,7 +56,7 @@ def forests_at_same_samples(run: Path, spec: Path, test: Path, mode: str) -> dic
     on ln(objective), and (with the family's estimate among the features) as its
     correction."""
     inputs = core.Inputs.of_spec(spec, mode)
-    objective = inputs.spec["objective"]
+    objective = inputs.spec.objective
     frames = [read_table(RunDir(d).tabular, objective).frame
               for d in sorted((run / "rounds").glob("[0-9][0-9]")) if d.is_dir()]
     train = pd.concat(frames, ignore_index=True)
@@ -116,7 +116,7 @@ def accelerator_section(out: Path, scale: str,
         model_dir=out / "model", spec=ACCELERATOR_SPEC, all=True,
         where=(f"layer={ACCELERATOR_LAYER}",), top=5, verify=3, quiet=True,
         out=out / "space.parquet"), report)
-    objective = feature_sets.load(ACCELERATOR_SPEC)["objective"]
+    objective = feature_sets.load(ACCELERATOR_SPEC).objective
     best = found.best
     verified = best.dropna(subset=[f"simulated_{objective}"])
     evaluated = read_table(study.tabular, objective).frame
@@ -180,7 +180,7 @@ def demo(config: DemoConfig, report: Callable[[str], None] = logger.info) -> str
         report(f"== {kernel}: incremental sampling, start {plan[0]}, step {plan[1]}, "
                f"at most {plan[2]} simulations{' (transfer from k-means)' if source else ''}")
         spec = ROOT / "dakota_inputs" / f"{kernel}.yaml"
-        test = held_out(kernel, config.out, feature_sets.load(spec)["objective"])
+        test = held_out(kernel, config.out, feature_sets.load(spec).objective)
         run = config.out / kernel
         explorer = explore.Explorer(explore.ExploreConfig(
             spec=spec, out=run, start=plan[0], step=plan[1], max=plan[2], patience=2,

@@ -12,15 +12,19 @@ import pandas as pd
 
 from .errors import DataError
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from driver.resolved import ResolvedSpec
+
 MAX_CHECKED_DESIGNS = 20_000  # distinct points the family checks one by one
 
 
-def trained_parameters(spec: dict | None) -> list[dict] | None:
+def trained_parameters(spec: ResolvedSpec | None) -> list[dict] | None:
     """What a bundle keeps of its study's parameters (None: features from a header)."""
     if spec is None:
         return None
-    return [{k: p.get(k) for k in ("name", "type", "role", "values")}
-            for p in spec["parameters"]]
+    return [{"name": p.name, "type": p.kind, "role": p.role, "values": list(p.values)}
+            for p in spec.parameters]
 
 
 def _outside(parameter: dict, values) -> object | None:
@@ -56,24 +60,25 @@ def check_values(trained: list[dict] | None, values: dict[str, list], where: str
                             f"trained on {parameter['name']} {_describe(parameter)}{hint}")
 
 
-def check_designs(frame: pd.DataFrame, spec: dict, where: str) -> None:
+def check_designs(frame: pd.DataFrame, spec: ResolvedSpec, where: str) -> None:
     """Every distinct point of ``frame`` (a column per parameter of ``spec``) must be a
     design the spec's family can build; a one-line DataError names the first that is not."""
-    from driver.errors import SpecError
-    from driver.families import for_spec
+    from dataclasses import replace
 
-    family = for_spec(spec)
-    names = [p["name"] for p in spec["parameters"]]
+    from driver.errors import SpecError
+
+    family = spec.family
+    names = list(spec.names)
     distinct = frame[names].drop_duplicates().head(MAX_CHECKED_DESIGNS)
     for row_number, row in zip(distinct.index, distinct.itertuples(index=False), strict=True):
-        parameters = [{**p, "values": [_plain(value)]}
-                      for p, value in zip(spec["parameters"], row, strict=True)]
+        parameters = tuple(replace(p, values=(_plain(value),))
+                           for p, value in zip(spec.parameters, row, strict=True))
         try:
-            family.check({**spec, "parameters": parameters}, family.fixed(), where)
+            family.check(spec.evolve(parameters=parameters), family.fixed(), where)
         except SpecError as err:
             reason = str(err).split(": ", 2)[-1]
             raise DataError(f"{where}: row {row_number + 2}: not a design of "
-                            f"{spec.get('spec_path', 'the study')}: {reason}") from None
+                            f"{spec.spec_path}: {reason}") from None
 
 
 def _plain(value):

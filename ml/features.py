@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from driver.resolved import ResolvedSpec
+
 from .errors import DataError
 
 ROLES = ("architecture", "workload", "derived", "unknown")
@@ -132,19 +134,19 @@ class FeatureSet:
         return hashlib.sha256(json.dumps(self.to_json(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def from_spec(spec: dict) -> FeatureSet:
+def from_spec(spec: ResolvedSpec) -> FeatureSet:
     features = []
-    for p in spec["parameters"]:
-        transform = p.get("transform", "auto")
-        if p.get("type") == "categorical":
-            features.append(Feature(p["name"], p["role"],
+    for p in spec.parameters:
+        transform = p.transform
+        if p.categorical:
+            features.append(Feature(p.name, p.role,
                                     "onehot" if transform == "auto" else transform,
-                                    tuple(sorted(p["values"]))))
+                                    tuple(sorted(p.values))))
             continue
         if transform == "auto":
-            transform = auto_transform(p["values"])
-        features.append(Feature(p["name"], p["role"], transform))
-    return FeatureSet(features, spec.get("spec_path", "spec"))
+            transform = auto_transform(list(p.values))
+        features.append(Feature(p.name, p.role, transform))
+    return FeatureSet(features, spec.spec_path)
 
 
 def from_header(frame: pd.DataFrame, response: str, path: Path) -> FeatureSet:
@@ -163,15 +165,14 @@ def from_header(frame: pd.DataFrame, response: str, path: Path) -> FeatureSet:
     return FeatureSet(features, f"header of {path}")
 
 
-def family_of(spec: dict):
+def family_of(spec: ResolvedSpec):
     """The design-space family of a loaded spec (:mod:`driver.families`)."""
     from driver.errors import SpecError
-    from driver.families import for_spec
 
     try:
-        return for_spec(spec)
+        return spec.family
     except SpecError as err:
-        raise DataError(f"{spec.get('spec_path', 'spec')}: {err}") from None
+        raise DataError(f"{spec.spec_path}: {err}") from None
 
 
 def load(path: Path, backend: bool = False) -> dict:
@@ -227,7 +228,7 @@ def load_spec_features(path: Path, mode: str = "raw",
     return FeatureSet(chosen, raw.source), spec
 
 
-def described(spec: dict) -> FeatureSet:
+def described(spec: ResolvedSpec) -> FeatureSet:
     """The spec's parameters that describe a design beside derived features: identifiers
     (e.g. a schedule id) name a point, and its derived features describe it."""
     raw = from_spec(spec)
@@ -239,7 +240,7 @@ def needs_derived(features: FeatureSet) -> bool:
     return any(f.role == "derived" for f in features.features)
 
 
-def add_derived(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def add_derived(frame: pd.DataFrame, spec: ResolvedSpec) -> pd.DataFrame:
     """``frame`` with the family's derived feature columns (one-line DataError if not)."""
     from driver.errors import EvaluationFailed, SpecError
 

@@ -23,13 +23,14 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import pandas as pd
 
 from driver.cli import Parser, number, run_cli
 from driver.errors import SpecError
+from driver.resolved import ResolvedSpec
 
 from . import bundle as bundles
 from . import features as feature_sets
@@ -191,17 +192,16 @@ def top_designs(best: pd.DataFrame | None, frame: pd.DataFrame, workload: list[s
     return merged.groupby(workload, sort=True).head(k) if workload else merged.head(k)
 
 
-def restrict(spec: dict, where: tuple[str, ...], path) -> dict:
+def restrict(spec: ResolvedSpec, where: tuple[str, ...], path) -> ResolvedSpec:
     """The spec with parameters fixed by ``--where NAME=VALUE``."""
-    spec = {**spec, "parameters": [dict(p) for p in spec["parameters"]]}
-    by_name = {p["name"]: p for p in spec["parameters"]}
+    by_name = {p.name: p for p in spec.parameters}
     for item in where:
         name, _, text = item.partition("=")
         if name not in by_name:
             raise DataError(f"--where {item}: {path} has no parameter {name!r} (it has "
                             f"{', '.join(by_name)})")
-        allowed = by_name[name]["values"]
-        if by_name[name].get("type") == "categorical":
+        allowed = by_name[name].values
+        if by_name[name].categorical:
             value = text if text in allowed else None
         else:
             try:
@@ -211,8 +211,8 @@ def restrict(spec: dict, where: tuple[str, ...], path) -> dict:
             value = next((v for v in allowed if value is not None and float(v) == value), None)
         if value is None:
             raise DataError(f"--where {item}: {name} must be one of {sorted(allowed)}")
-        by_name[name]["values"] = [value]
-    return spec
+        by_name[name] = replace(by_name[name], values=(value,))
+    return spec.evolve(parameters=tuple(by_name[p.name] for p in spec.parameters))
 
 
 def parse_budgets(items: tuple[str, ...], axes: dict[str, str], where: str) -> dict[str, float]:
@@ -277,16 +277,16 @@ def load_inputs(config: PredictConfig, features, meta: dict):
             check_designs(frame, spec, where)
         return spec, [frame], len(frame), "points"
     spec = restrict(spec, config.where, config.spec)
-    check_values(trained, {p["name"]: p["values"] for p in spec["parameters"]},
+    check_values(trained, {p.name: list(p.values) for p in spec.parameters},
                  str(config.spec), config.extrapolate)
     total = space.size(spec)
     if total > config.max_points:
-        counts = " x ".join(f"{len(p['values'])} {p['name']}" for p in spec["parameters"])
+        counts = " x ".join(f"{len(p.values)} {p.name}" for p in spec.parameters)
         raise DataError(f"{config.spec}: the space has {total:,} points ({counts}), more "
                         f"than --max-points {config.max_points:,}; fix parameters with "
                         "--where NAME=VALUE, use a spec with fewer values, or raise "
                         "--max-points")
-    names = [p["name"] for p in spec["parameters"]]
+    names = list(spec.names)
     return spec, space.chunks(spec, names, config.chunk), total, "all"
 
 
@@ -367,7 +367,7 @@ def _verify_and_report(config, spec, best, workload, value, cost, out, result,
     if config.verify:
         ranked = best.groupby(workload, sort=True).head(config.verify) if workload else \
             best.head(config.verify)
-        checked = answers.verify(spec, ranked, [p["name"] for p in spec["parameters"]],
+        checked = answers.verify(spec, ranked, list(spec.names),
                                  objective)
         checked_path = out.with_name(out.stem + f"_verify{config.verify}.csv")
         checked.to_csv(checked_path, index=False)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from driver import records
 from driver.errors import SpecError
+from driver.resolved import ResolvedSpec
 from driver.study import Study
 
 from .data import read_table
@@ -27,12 +29,12 @@ def round_dir(out: Path, number: int) -> Path:
     return out / "rounds" / f"{number:02d}"
 
 
-def run_round(spec: dict, directory: Path, points: list[dict] | None, slurm: bool,
+def run_round(spec: ResolvedSpec, directory: Path, points: list[dict] | None, slurm: bool,
               quiet: bool, objective: str) -> pd.DataFrame:
     """Simulate the round's points (or the spec's sampling when None); return its finished
     evaluations (design parameters and responses, failed ones dropped)."""
     if points is None:
-        spec = {**spec, "sampling": {**spec["sampling"], "refinement_samples": []}}
+        spec = spec.evolve(sampling=replace(spec.sampling, refinement_samples=()))
     try:
         study = Study.render(spec, directory, points)
         if slurm:
@@ -59,7 +61,7 @@ def _run_under_slurm(study: Study, quiet: bool) -> None:
     while slurm.job_state(job) in slurm.ACTIVE_STATES:
         time.sleep(2)
     done, _ = records.progress(directory)
-    wanted = spec["sampling"]["samples"]
+    wanted = spec.sampling.samples
     if done < wanted:
         raise DataError(f"{directory}: Slurm job {job} ended ({slurm.job_state(job)}) after "
                         f"{done} of {wanted} evaluations; run ml.explore again to resume")

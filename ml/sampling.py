@@ -12,10 +12,15 @@ import numpy as np
 from . import space
 from .errors import DataError
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from driver.resolved import ResolvedSpec
+
 STRATEGIES = ("random", "active")
 
 
-def unsimulated(spec: dict, exclude: set[int], count: int, rng: np.random.Generator) -> np.ndarray:
+def unsimulated(spec: ResolvedSpec, exclude: set[int], count: int,
+                rng: np.random.Generator) -> np.ndarray:
     """Up to ``count`` random indices of points not in ``exclude``."""
     total = space.size(spec)
     free = total - len(exclude)
@@ -49,7 +54,7 @@ def forest_spread(X_train: np.ndarray, y: np.ndarray, X: np.ndarray, seed: int) 
     return per_tree.std(axis=0)
 
 
-def choose(strategy: str, spec: dict, exclude: set[int], count: int, seed_sequence,
+def choose(strategy: str, spec: ResolvedSpec, exclude: set[int], count: int, seed_sequence,
            features=None, candidates: int = 20_000) -> np.ndarray:
     """Indices of the next ``count`` points to simulate.
 

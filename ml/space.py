@@ -9,23 +9,27 @@ import pandas as pd
 
 from .errors import DataError
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from driver.resolved import ResolvedSpec
 
-def _radix(spec: dict, names: list[str]):
+
+def _radix(spec: ResolvedSpec, names: list[str]):
     # Values keep their type: integers stay integers (readable CSV, exact matches),
     # categories stay strings.
-    values = {p["name"]: np.asarray(sorted(p["values"]), dtype=object if p.get("type") ==
-                                    "categorical" else None) for p in spec["parameters"]}
+    values = {p.name: np.asarray(sorted(p.values), dtype=object if p.categorical else None)
+              for p in spec.parameters}
     sizes = np.array([len(values[n]) for n in names], dtype=np.int64)
     strides = np.cumprod(np.concatenate([[1], sizes[::-1][:-1]]))[::-1]
     return values, sizes, strides
 
 
-def size(spec: dict) -> int:
+def size(spec: ResolvedSpec) -> int:
     """Number of points: the product of the parameters' value counts."""
-    return int(np.prod([len(p["values"]) for p in spec["parameters"]], dtype=object))
+    return spec.space_size
 
 
-def decode(spec: dict, names: list[str], index: np.ndarray) -> pd.DataFrame:
+def decode(spec: ResolvedSpec, names: list[str], index: np.ndarray) -> pd.DataFrame:
     """The points with these indices, one column per name."""
     values, sizes, strides = _radix(spec, names)
     index = np.asarray(index, dtype=np.int64)
@@ -33,7 +37,7 @@ def decode(spec: dict, names: list[str], index: np.ndarray) -> pd.DataFrame:
                          for n, stride, count in zip(names, strides, sizes, strict=True)})
 
 
-def encode(spec: dict, names: list[str], frame: pd.DataFrame, where: str) -> np.ndarray:
+def encode(spec: ResolvedSpec, names: list[str], frame: pd.DataFrame, where: str) -> np.ndarray:
     """Indices of the points in ``frame`` (a DataError names a value not in the spec)."""
     values, _, strides = _radix(spec, names)
     index = np.zeros(len(frame), dtype=np.int64)
@@ -59,7 +63,7 @@ def encode(spec: dict, names: list[str], frame: pd.DataFrame, where: str) -> np.
     return index
 
 
-def chunks(spec: dict, names: list[str], chunk: int):
+def chunks(spec: ResolvedSpec, names: list[str], chunk: int):
     """The whole space in ``names`` order, as frames of at most ``chunk`` rows."""
     total = size(spec)
     for start in range(0, total, chunk):

@@ -41,6 +41,10 @@ from .models.cnn import CNN
 from .study import binary_response, objective, study_spec
 from .transfer import align
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from driver.resolved import ResolvedSpec
+
 logger = logging.getLogger(__name__)
 TARGETS = ("log", "real", "residual")
 
@@ -213,19 +217,17 @@ def split_fractions(text: str, where: str = "--split") -> tuple[float, float, fl
     return parts[0] / total, parts[1] / total, parts[2] / total
 
 
-def check_parameters_known(frame: pd.DataFrame, spec: dict, tabular: Path,
+def check_parameters_known(frame: pd.DataFrame, spec: ResolvedSpec, tabular: Path,
                            spec_path: Path) -> None:
     """A Dakota tabular file's variables (the columns after ``interface`` that are no
     response of the study's backend) must all be parameters of the spec: a model of a
     subset would take designs that differ in the others for one (and drop them as
     duplicates)."""
-    from driver.families import backend_class
 
     if "interface" not in frame.columns:
         return  # CSV: its columns are the user's choice
-    responses = set(backend_class(spec["backend"]["name"]).response_names) | \
-        set(spec["responses"])
-    known = {p["name"] for p in spec["parameters"]}
+    responses = set(spec.backend_class.response_names) | set(spec.responses)
+    known = set(spec.names)
     after = list(frame.columns)[list(frame.columns).index("interface") + 1:]
     unknown = [c for c in after if c not in responses and c not in known]
     if unknown:

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_module, write_spec
 from driver.errors import SpecError
-from driver.spec import load_spec, total_evaluations
+from driver.spec import load_spec
 from driver.tabular import read_tabular
 
 SPEC = {
@@ -29,9 +29,9 @@ SPEC = {
 
 def test_range_and_grid_forms(tmp_path):
     spec = load_spec(write_spec(tmp_path / "s.yaml", SPEC))
-    schedule = next(p for p in spec["parameters"] if p["name"] == "schedule")
-    assert schedule["values"] == list(range(30)) and schedule["type"] == "integer"
-    assert total_evaluations(spec) == 2 * 2 * 30
+    schedule = spec.parameter("schedule")
+    assert schedule.values == tuple(range(30)) and schedule.kind == "integer"
+    assert spec.total_evaluations == 2 * 2 * 30
     bad = {**SPEC, "parameters": [*SPEC["parameters"][:2],
                                   {"name": "schedule", "role": "workload",
                                    "range": {"first": 5, "last": 1}}]}
@@ -142,12 +142,15 @@ def test_hold_out_tests_on_a_preset_never_trained_on(study, tmp_path):
 
 
 def test_the_summary_counts_invalid_schedules_apart_from_failures():
+    from driver.resolved import Execution, Failure, Parameter, ResolvedSpec, Sampling
     from driver.tabular import summary
 
-    spec = {"study": "s", "objective": "cycles", "responses": ["cycles", "valid"],
-            "backend": {"name": "zigzag"},
-            "parameters": [{"name": "schedule", "role": "architecture"},
-                           {"name": "layer", "role": "workload"}]}
+    spec = ResolvedSpec(
+        study="s", objective="cycles", responses=("cycles", "valid"), backend_name="zigzag",
+        settings={}, parameters=(Parameter("schedule", "integer", (0, 1, 2), "architecture"),
+                                 Parameter("layer", "categorical", ("fc1000",), "workload")),
+        sampling=Sampling("lhs", 3, 1), execution=Execution("python", 1, 1, 60.0),
+        failure=Failure(), spec_path="s.yaml")
     rows = [{"eval_id": 1, "schedule": 0, "layer": "fc1000", "cycles": 5.0, "valid": 1.0},
             {"eval_id": 2, "schedule": 1, "layer": "fc1000", "cycles": float("nan"),
              "valid": 0.0},

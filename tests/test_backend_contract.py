@@ -45,22 +45,23 @@ def test_ships_a_spec_that_loads(name):
     path = shipped_spec_for(name)
     assert path is not None, f"no dakota_inputs/*.yaml uses backend {name}"
     spec = load_spec(path)
-    assert spec["backend"]["name"] == name
-    assert spec["objective"] == backend_class(name).objectives[0]
+    assert spec.backend_name == name and spec.backend_class is backend_class(name)
+    assert spec.objective == backend_class(name).objectives[0]
     # Every swept parameter means something to the backend (a typo is refused at load).
     family = family_class(backend_class(name).family)
-    assert {p["name"] for p in spec["parameters"]} <= family.consumed_parameters(spec)
+    assert spec.family_class is family
+    assert set(spec.names) <= family.consumed_parameters(spec)
 
 
 @pytest.mark.parametrize("name", BACKENDS)
 def test_evaluates_one_point(name, native_built, tmp_path):
     spec = load_spec(shipped_spec_for(name))
     cls = backend_class(name)
-    reason = cls.unavailable_reason(spec["backend"]["settings"])
+    reason = cls.unavailable_reason(spec.settings)
     if reason:
         pytest.skip(f"{name} cannot run here: {reason}")
-    point = {p["name"]: min(p["values"]) for p in spec["parameters"]}
-    responses = cls(spec["backend"]["settings"], timeout_s=300).evaluate(point, tmp_path)
+    point = {p.name: min(p.values) for p in spec.parameters}
+    responses = cls(spec.settings, timeout_s=300).evaluate(point, tmp_path)
     assert set(responses) >= set(cls.response_names)
     objective = cls.objectives[0]
     assert math.isfinite(responses[objective]) and responses[objective] > 0

@@ -146,19 +146,17 @@ def test_a_users_keras_file_is_profiled_and_analysed(tmp_path, user_model, monke
     spec["parameters"][0]["values"] = ["tiny"]
     spec["parameters"][1]["values"] = [16]
     loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
-    backend = kp.Backend(loaded["backend"]["settings"])
+    backend = kp.Backend(loaded.settings)
     out = backend.evaluate({"network": "tiny", "resolution": 16}, tmp_path)
     assert 0 < out["seconds"] < 1 and out["cycles"] > out["seconds"] * 1e8
     assert "cycles derived: CPU seconds x" in out["note"] and "spread" in out["note"]
-    found = analysis.cached("tiny", 16, 1, loaded["backend"]["settings"]["models"])
+    found = analysis.cached("tiny", 16, 1, loaded.settings["models"])
     assert {k: found["totals"][k] for k in MACS} == MACS  # the live compile, exactly
     assert found["compile_seconds"] > 0
     # the family reads the same analysis (no second compile) and derives finite features
     import pandas as pd
 
-    from driver.families import for_spec
-
-    family = for_spec(loaded)
+    family = loaded.family
     frame = family.add_derived(pd.DataFrame({"network": ["tiny"], "resolution": [16]}))
     assert all(math.isfinite(v) for v in frame[list(family.derived_names())].iloc[0])
     log = (tmp_path / "cache" / analysis.RUNS_LOG).read_text().splitlines()
@@ -172,7 +170,7 @@ def test_a_users_keras_file_is_profiled_and_analysed(tmp_path, user_model, monke
 def test_noisy_and_unbuildable_points_fail_with_their_reason(tmp_path, user_model):
     settings = load_spec(write_spec(tmp_path / "s.yaml", spec_dict(
         models={"tiny": str(user_model)}, max_spread=1e-9, analyse=False))
-    )["backend"]["settings"]
+    ).settings
     backend = kp.Backend(settings)
     with pytest.raises(EvaluationFailed, match=r"timing too noisy: spread .* then .*") as err:
         backend.evaluate({"network": "tiny", "resolution": 16}, tmp_path)

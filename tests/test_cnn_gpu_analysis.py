@@ -136,9 +136,7 @@ def test_live_compile_for_the_h200_reproduces_the_recorded_counts(tmp_path, tiny
                                      "gpu_analysis": True}},
             "sampling": {"method": "grid"}}
     loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
-    from driver.families import for_spec
-
-    family = for_spec(loaded)
+    family = loaded.family
     assert family.derived_sets()["ptx"] == features.GPU_DERIVED
     frame = family.add_derived(pd.DataFrame({"network": ["tiny"], "resolution": [16]}))
     row = frame.iloc[0]

@@ -9,7 +9,6 @@ import os
 import subprocess
 
 from conftest import PYTHON, ROOT
-from driver.families import for_spec
 from driver.spec import load_spec
 from ml.data import read_frame
 
@@ -35,7 +34,7 @@ def test_profiling_study_runs_and_analyses_each_point_once(tmp_path):
     # the family's features come from the study's analyses: nothing compiled again
     os.environ["CYCLECAST_CNN_ANALYSIS"] = str(cache)
     try:
-        family = for_spec(load_spec(SPEC))
+        family = load_spec(SPEC).family
         out = family.add_derived(frame)
     finally:
         del os.environ["CYCLECAST_CNN_ANALYSIS"]

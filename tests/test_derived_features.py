@@ -40,8 +40,8 @@ def test_estimated_l1_misses_equal_the_simulated_ones(small_kmeans, profiles, tm
 
     spec = load_spec(KMEANS_SPEC)
     frame = read_table(small_kmeans, "cycles").frame.iloc[::5].reset_index(drop=True)  # 80 points
-    backend = qemu_riscv.Backend(spec["backend"]["settings"], timeout_s=120)
-    names = [p["name"] for p in spec["parameters"]]
+    backend = qemu_riscv.Backend(spec.settings, timeout_s=120)
+    names = list(spec.names)
     simulated = []
     for number, row in frame.iterrows():  # simulated now, as the profiles are
         work = tmp_path / str(number)
@@ -165,12 +165,11 @@ def test_profile_estimate_backend_equals_the_derived_estimate(small_kmeans):
     from driver.families import backend_class
 
     spec = load_spec(KMEANS_SPEC)
-    spec["backend"] = {"name": "profile_estimate", "settings": {
-        k: v for k, v in spec["backend"]["settings"].items() if k != "programs"}}
+    settings = {k: v for k, v in spec.settings.items() if k != "programs"}
     frame = read_table(small_kmeans, "cycles").frame.head(60)
     derived = add_est(frame)
-    backend = backend_class("profile_estimate")(spec["backend"]["settings"])
-    names = [p["name"] for p in spec["parameters"]]
+    backend = backend_class("profile_estimate")(settings)
+    names = list(spec.names)
     for row, est in zip(frame[names].to_dict("records"), derived["est_cycles"], strict=True):
         point = {k: int(v) for k, v in row.items()}
         assert backend.evaluate(point, ROOT)["cycles"] == pytest.approx(2 ** est, rel=1e-9)
@@ -203,9 +202,9 @@ def test_l2_behind_l1d_estimate(small_kmeans, profiles, tmp_path):
     assert error(behind) < 0.5 * error(whole)
     assert ((profiles / "runs.log").read_text().count("l2behind1.2.4.8.16.32") == 3)
 
-    settings = {k: v for k, v in spec["backend"]["settings"].items() if k != "programs"}
+    settings = {k: v for k, v in spec.settings.items() if k != "programs"}
     backend = backend_class("profile_estimate")(settings)
-    names = [p["name"] for p in spec["parameters"]]
+    names = list(spec.names)
     for row, est in zip(frame[names].head(20).to_dict("records"), behind["est_cycles"],
                         strict=False):
         point = {k: int(v) for k, v in row.items()}

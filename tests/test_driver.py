@@ -134,7 +134,7 @@ def test_counts_do_not_depend_on_the_work_directory(tmp_path, native_built):
     from driver.spec import load_spec
 
     spec = load_spec(write_spec(tmp_path / "s.yaml", small_spec()))
-    backend = qemu_riscv.Backend(spec["backend"]["settings"], timeout_s=60)
+    backend = qemu_riscv.Backend(spec.settings, timeout_s=60)
     short = tmp_path / "a"
     long = tmp_path / ("b" * 120) / "eval.17"
     short.mkdir()

@@ -202,9 +202,9 @@ def test_verify_resimulates_the_best_designs(forest, spec_file, tmp_path):
     checked = pd.read_csv(tmp_path / "one_verify2.csv")
     assert len(checked) == 2 and "verified 2 design(s)" in proc.stdout
     spec = load_spec(spec_file)
-    backend = qemu_riscv.Backend(spec["backend"]["settings"], timeout_s=60)
+    backend = qemu_riscv.Backend(spec.settings, timeout_s=60)
     for number, row in checked.iterrows():
-        point = {p["name"]: int(row[p["name"]]) for p in spec["parameters"]}
+        point = {name: int(row[name]) for name in spec.names}
         work = tmp_path / f"direct{number}"
         work.mkdir()
         assert backend.evaluate(point, work)["cycles"] == row["simulated_cycles"]

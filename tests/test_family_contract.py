@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from conftest import SHIPPED_SPECS
-from driver.families import Family, available, backend_class, family_class, for_spec
+from driver.families import Family, available, family_class
 from driver.spec import load_spec
 from ml import space
 
@@ -19,14 +20,14 @@ def specs_of(family: str) -> list:
     """Loaded shipped specs whose backend belongs to ``family`` (at least one spec: a
     family no shipped backend uses answers for the first shipped spec)."""
     specs = [load_spec(p, backend=False) for p in SHIPPED_SPECS]
-    own = [s for s in specs if backend_class(s["backend"]["name"]).family == family]
+    own = [s for s in specs if s.backend_class.family == family]
     return own or specs[:1]
 
 
-def sample(spec: dict, count: int = 40, seed: int = 0):
+def sample(spec, count: int = 40, seed: int = 0):
     rng = np.random.default_rng(seed)
     index = rng.choice(space.size(spec), size=min(count, space.size(spec)), replace=False)
-    return space.decode(spec, [p["name"] for p in spec["parameters"]], index)
+    return space.decode(spec, list(spec.names), index)
 
 
 def test_families_are_discovered():
@@ -47,8 +48,8 @@ def test_answers_for_its_specs(name):
         family = family_class(name)(spec)
         derived = family.derived_names()
         assert len(set(derived)) == len(derived)
-        assert not set(derived) & {p["name"] for p in spec["parameters"]}
-        estimate = family.estimate_column(spec["objective"])
+        assert not set(derived) & set(spec.names)
+        estimate = family.estimate_column(spec.objective)
         assert estimate is None or estimate in derived
         assert family.estimate_column("no_such_response") is None
         axes = family.cost_axes()
@@ -63,16 +64,15 @@ def test_answers_for_its_specs(name):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_derives_features_without_evaluating(name, native_built):
     for spec in specs_of(name):
-        if backend_class(spec["backend"]["name"]).family != name:
+        if spec.backend_class.family != name:
             continue
-        resolved = load_spec(spec["spec_path"])
-        family = for_spec(resolved)
+        resolved = load_spec(spec.spec_path)
+        family = resolved.family
         if not family.derived_names():
             continue
-        workload = [p for p in resolved["parameters"] if p["role"] == "workload"]
-        small = {**resolved, "parameters": [
-            {**p, "values": [min(p["values"])]} if p in workload else p
-            for p in resolved["parameters"]]}  # the cheapest workload: one profile
+        small = resolved.evolve(parameters=tuple(  # the cheapest workload: one profile
+            replace(p, values=(min(p.values),)) if p.role == "workload" else p
+            for p in resolved.parameters))
         frame = sample(small, 20)
         out = family.add_derived(frame)
         assert list(out.columns) == list(frame.columns) + list(family.derived_names())

@@ -193,20 +193,20 @@ def spec(no_gem5):
 
 
 def test_shipped_spec_loads(spec):
-    assert spec["backend"]["name"] == "gem5"
-    assert backend_class("gem5") is gem5.Backend
-    s = spec["backend"]["settings"]
+    assert spec.backend_name == "gem5"
+    assert backend_class("gem5") is spec.backend_class is gem5.Backend
+    s = spec.settings
     assert s["config"] == "stdlib" and s["clock_ghz"] == 1 and s["cache"] == {}
-    assert s["program"].endswith("build/kernels/matmul") and s["args"] == ["{n}"]
+    assert s["program"].endswith("build/kernels/matmul") and s["args"] == ("{n}",)
     assert "gem5" not in s  # not found here, not recorded; rendering still works
-    values = {p["name"]: p["values"] for p in spec["parameters"]}
-    assert values["l1d_size_kib"] == values["l1i_size_kib"] == [1, 2, 4, 8, 16, 32]
-    assert values["l1d_ways"] == values["l1i_ways"] == [1, 2, 4, 8]
-    assert values["l2_size_kib"] == [1, 2, 4, 8, 16, 32, 64, 128, 256]
-    assert values["l2_ways"] == [2, 4, 8] and values["line_bytes"] == [16, 32, 64]
-    roles = {p["name"]: (p["role"], p["unit"]) for p in spec["parameters"]}
+    values = {p.name: p.values for p in spec.parameters}
+    assert values["l1d_size_kib"] == values["l1i_size_kib"] == (1, 2, 4, 8, 16, 32)
+    assert values["l1d_ways"] == values["l1i_ways"] == (1, 2, 4, 8)
+    assert values["l2_size_kib"] == (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    assert values["l2_ways"] == (2, 4, 8) and values["line_bytes"] == (16, 32, 64)
+    roles = {p.name: (p.role, p.unit) for p in spec.parameters}
     assert roles["n"] == ("workload", "elements") and roles["line_bytes"] == ("architecture", "B")
-    assert spec["responses"] == list(gem5.Backend.response_names)
+    assert spec.responses == gem5.Backend.response_names
 
 
 def _call(node: ast.Call) -> tuple[str, dict]:
@@ -216,7 +216,7 @@ def _call(node: ast.Call) -> tuple[str, dict]:
 
 
 def test_stdlib_script_carries_every_parameter(spec):
-    settings = {**spec["backend"]["settings"], "program": "/opt/my kernels/mat'mul\"x"}
+    settings = {**spec.settings, "program": "/opt/my kernels/mat'mul\"x"}
     text = gem5.stdlib_script(settings, POINT)
     tree = ast.parse(compile(text, "gem5_config.py", "exec", ast.PyCF_ONLY_AST))
     calls = {}
@@ -242,7 +242,7 @@ def test_stdlib_script_carries_every_parameter(spec):
 
 
 def test_stdlib_script_follows_settings(spec):
-    settings = {**spec["backend"]["settings"], "clock_ghz": 2.5, "memory": "DDR4_2400",
+    settings = {**spec.settings, "clock_ghz": 2.5, "memory": "DDR4_2400",
                 "memory_mib": 512, "cache": {"l2_ways": 16}}
     point = {k: v for k, v in POINT.items() if k != "l2_ways"}  # unswept: fixed value
     text = gem5.stdlib_script(settings, point)
@@ -251,7 +251,7 @@ def test_stdlib_script_follows_settings(spec):
 
 
 def test_legacy_argument_list_carries_every_parameter(spec):
-    settings = {**spec["backend"]["settings"], "config": "legacy", "gem5": "/g/gem5.opt"}
+    settings = {**spec.settings, "config": "legacy", "gem5": "/g/gem5.opt"}
     argv = gem5.legacy_arguments(settings, POINT, "/g/configs/deprecated/example/se.py",
                                  Path("/w/m5out"))
     assert argv[:3] == ["/g/gem5.opt", "--outdir=/w/m5out",
@@ -266,7 +266,7 @@ def test_legacy_argument_list_carries_every_parameter(spec):
 
 
 def test_legacy_refuses_arguments_se_py_would_split(spec):
-    settings = {**spec["backend"]["settings"], "args": ["{n}", "two words"]}
+    settings = {**spec.settings, "args": ["{n}", "two words"]}
     with pytest.raises(EvaluationFailed, match="whitespace"):
         gem5.legacy_arguments(settings, POINT, "/se.py", Path("/w"))
 
@@ -277,7 +277,7 @@ MISSING = "set GEM5=/path/to/gem5.opt or backend.settings.gem5"
 
 
 def test_missing_gem5_is_reported_in_one_line(spec, tmp_path):
-    settings = spec["backend"]["settings"]
+    settings = spec.settings
     reason = gem5.Backend.unavailable_reason(settings)
     assert reason and MISSING in reason and "\n" not in reason
     with pytest.raises(SpecError) as err:
@@ -292,7 +292,7 @@ def test_missing_gem5_is_reported_in_one_line(spec, tmp_path):
 
 
 def test_explicit_gem5_path_must_exist(no_gem5, tmp_path):
-    spec = json.loads(json.dumps(load_spec(SPEC)))
+    spec = load_spec(SPEC).to_json()
     raw = {"study": "g", "parameters": spec["parameters"],
            "backend": {"name": "gem5", "settings": {"kernel": "matmul",
                                                     "gem5": "no/such/gem5.opt"}}}
@@ -304,7 +304,7 @@ def test_gem5_found_through_environment(no_gem5, monkeypatch, tmp_path):
     fake = make_fake_gem5(tmp_path, "exit 0")
     monkeypatch.setenv("GEM5", str(fake))
     spec = load_spec(SPEC)
-    assert spec["backend"]["settings"]["gem5"] == str(fake)
+    assert spec.settings["gem5"] == str(fake)
 
 
 # ------------------------------------------- evaluation with a stand-in gem5 executable
@@ -327,7 +327,7 @@ def make_fake_gem5(tmp_path: Path, body: str) -> Path:
 def fake_backend(spec, fake: Path, timeout_s: float = 60, **settings) -> gem5.Backend:
     program = fake.parent / "matmul"
     program.write_text("not really a RISC-V binary\n")
-    return gem5.Backend({**spec["backend"]["settings"], "gem5": str(fake),
+    return gem5.Backend({**spec.settings, "gem5": str(fake),
                          "program": str(program), **settings}, timeout_s=timeout_s)
 
 
@@ -411,7 +411,7 @@ def test_stale_stats_are_not_reused(spec, tmp_path):
 
 def test_real_gem5_run(tmp_path, request):
     spec = load_spec(SPEC)
-    settings = spec["backend"]["settings"]
+    settings = spec.settings
     if gem5.find_gem5(settings)[0]:
         request.getfixturevalue("native_built")  # the matmul kernel gem5 will run
     reason = gem5.Backend.unavailable_reason(settings)

@@ -18,7 +18,7 @@ POINTS = ({"l1d_size_kib": 32, "l1d_ways": 1, "l1i_size_kib": 1, "l1i_ways": 1,
 
 def test_counts_do_not_depend_on_where_the_program_lives(tmp_path, native_built):
     spec = load_spec(ROOT / "dakota_inputs" / "kmeans.yaml")
-    settings = spec["backend"]["settings"]
+    settings = spec.settings
     counts = []
     for place in (tmp_path / "a", tmp_path / ("checkout-with-a-much-longer-path" * 3) / "b"):
         place.mkdir(parents=True)
@@ -47,8 +47,8 @@ def test_committed_reference_points_simulate_again_to_the_same_counts(kernel, tm
     spec = load_spec(ROOT / "dakota_inputs" / "reference" / f"{kernel}.yaml")
     frame = read_table(ROOT / "data" / "reference" / f"{kernel}.tabular.dat.gz",
                        "cycles").frame
-    backend = qemu_riscv.Backend(spec["backend"]["settings"], timeout_s=120)
-    names = [p["name"] for p in spec["parameters"]]
+    backend = qemu_riscv.Backend(spec.settings, timeout_s=120)
+    names = list(spec.names)
     for number in (0, len(frame) // 2, len(frame) - 1):
         row = frame.iloc[number]
         work = tmp_path / str(number)

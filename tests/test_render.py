@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 
 import pytest
 
@@ -15,11 +16,11 @@ from driver.study import dakota_executable, render_spec, render_study
 @pytest.mark.parametrize("interface", ["fork", "python"])
 def test_shipped_deck_passes_dakota_check(tmp_path, path, interface):
     spec = load_spec(path)
-    spec["execution"]["interface"] = interface
+    spec = spec.evolve(execution=replace(spec.execution, interface=interface))
     spec = render_spec(spec, tmp_path / "run")
     deck = (tmp_path / "run" / "study.in").read_text()
-    for p in spec["parameters"]:
-        assert f"'{p['name']}'" in deck
+    for p in spec.parameters:
+        assert f"'{p.name}'" in deck
     if interface == "python":  # the dakota executable has no Python to check it with
         assert "\n  python\n    analysis_drivers = 'cyclecast'" in deck
         assert inprocess.check(deck) is None
@@ -34,8 +35,8 @@ def test_a_deck_dakota_refuses_is_one_line_at_render(tmp_path):
     spec = load_spec(write_spec(tmp_path / "s.yaml", small_spec()))
     # A value Dakota reads as two tokens: the deck is written, Dakota refuses it, and the
     # render says so in one line and leaves no deck to run.
-    spec["parameters"][0]["values"] = [1, 4, 32]
-    spec["parameters"][0]["name"] = "l1d size"
+    first = replace(spec.parameters[0], values=(1, 4, 32), name="l1d size")
+    spec = spec.evolve(parameters=(first, *spec.parameters[1:]))
     with pytest.raises(Exception, match="Dakota refuses the rendered deck") as err:
         render_spec(spec, tmp_path / "run")
     assert "\n" not in str(err.value)

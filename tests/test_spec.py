@@ -12,15 +12,16 @@ from driver.spec import load_spec
 @pytest.mark.parametrize("path", SHIPPED_SPECS, ids=lambda p: p.name)
 def test_shipped_specs_load(path):
     spec = load_spec(path)
-    backend = backend_class(spec["backend"]["name"])  # defaults: the backend's responses
-    assert spec["responses"][0] == backend.response_names[0] == spec["objective"]
-    assert "cycles" in spec["responses"]  # every shipped study reports cycles
-    assert {p["role"] for p in spec["parameters"]} <= {"architecture", "workload"}
+    backend = spec.backend_class  # defaults: the backend's responses
+    assert backend is backend_class(spec.backend_name)
+    assert spec.responses[0] == backend.response_names[0] == spec.objective
+    assert "cycles" in spec.responses  # every shipped study reports cycles
+    assert {p.role for p in spec.parameters} <= {"architecture", "workload"}
 
 
 def test_deffe_table1_space_size():
     spec = load_spec(SHIPPED_SPECS[0].parent / "kmeans.yaml")
-    sizes = {p["name"]: len(p["values"]) for p in spec["parameters"] if p["role"] == "architecture"}
+    sizes = {p.name: len(p.values) for p in spec.parameters if p.role == "architecture"}
     total = 1
     for n in sizes.values():
         total *= n
@@ -30,7 +31,7 @@ def test_deffe_table1_space_size():
 def test_defaults_filled(tmp_path):
     spec = small_spec()
     del spec["sampling"], spec["execution"]
-    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
+    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec)).to_json()
     assert loaded["sampling"] == {"method": "lhs", "samples": 64, "seed": 1234,
                                   "refinement_samples": []}
     assert loaded["execution"]["batch_size"] == 1
@@ -109,12 +110,12 @@ def test_parameter_types(tmp_path):
                        r"not a whole number \(use type: real\)"):
         load_spec(write_spec(tmp_path / "s.yaml", spec))
     spec["parameters"][4] = {"name": "n", "role": "workload", "values": [16.0, 32.0]}
-    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
+    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec)).to_json()
     assert loaded["parameters"][4]["type"] == "integer"
     assert loaded["parameters"][4]["values"] == [16, 32]
     assert all(isinstance(v, int) for v in loaded["parameters"][4]["values"])
     spec["parameters"][4] = {"name": "n", "role": "workload", "type": "real", "values": [16, 32]}
-    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
+    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec)).to_json()
     assert loaded["parameters"][4]["values"] == [16.0, 32.0]
     assert all(isinstance(v, float) for v in loaded["parameters"][4]["values"])
 
@@ -124,7 +125,7 @@ def test_kernel_as_a_categorical_parameter(tmp_path):
     spec["parameters"].append({"name": "kernel", "role": "workload",
                                "values": ["matmul", "kmeans"]})
     spec["parameters"][4]["values"] = [128, 256]  # sizes both kernels accept
-    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
+    loaded = load_spec(write_spec(tmp_path / "s.yaml", spec)).to_json()
     assert loaded["parameters"][-1]["type"] == "categorical"
     assert set(loaded["backend"]["settings"]["programs"]) == {"matmul", "kmeans"}
     spec["parameters"][-1]["values"] = ["matmul", "fft"]
@@ -144,7 +145,7 @@ def test_fork_batch_mode_requires_recover_nan(tmp_path):
                        "execution.batch_size > 1"):
         load_spec(write_spec(tmp_path / "s.yaml", spec))
     spec["execution"]["interface"] = "python"  # the in-process driver retries itself
-    assert load_spec(write_spec(tmp_path / "s.yaml", spec))["failure"]["capture"] == "retry"
+    assert load_spec(write_spec(tmp_path / "s.yaml", spec)).failure.capture == "retry"
 
 
 def test_invalid_yaml_and_missing_file(tmp_path):
@@ -171,12 +172,12 @@ def test_user_binary_and_source(tmp_path, native_built):
     spec = small_spec(backend={"name": "qemu_riscv",
                                "settings": {"source": "mine.c", "args": ["{n}", "x{line_bytes}"]}})
     loaded = load_spec(write_spec(tmp_path / "s.yaml", spec))
-    program = loaded["backend"]["settings"]["program"]
+    program = loaded.settings["program"]
     assert program.endswith("/mine") and "user_kernels" in program
     # The user's kernel really runs under the cache simulator, with arguments from the point.
     from driver.families import backend_class
 
-    backend = backend_class("qemu_riscv")(loaded["backend"]["settings"], timeout_s=60)
+    backend = backend_class("qemu_riscv")(loaded.settings, timeout_s=60)
     point = {"l1d_size_kib": 4, "l1d_ways": 2, "l2_size_kib": 64, "line_bytes": 64}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -185,7 +186,7 @@ def test_user_binary_and_source(tmp_path, native_built):
     assert (tmp_path / "a" / "program.out").read_text() == "120\n"  # sum of 0..15
     assert large["instructions"] > small["instructions"] > 0
     spec["backend"]["settings"] = {"binary": program}
-    assert load_spec(write_spec(tmp_path / "s2.yaml", spec))["backend"]["settings"]["program"] == program
+    assert load_spec(write_spec(tmp_path / "s2.yaml", spec)).settings["program"] == program
     spec["backend"]["settings"] = {"binary": "nope.elf"}
     with pytest.raises(SpecError, match="backend.settings.binary: no such file"):
         load_spec(write_spec(tmp_path / "s3.yaml", spec))
@@ -204,9 +205,9 @@ def test_extends_merges_and_detects_cycles(tmp_path):
     (tmp_path / "child.yaml").write_text(
         "extends: base.yaml\nstudy: child\nsampling: {samples: 9}\n")
     spec = load_spec(tmp_path / "child.yaml")
-    assert spec["study"] == "child" and spec["sampling"]["samples"] == 9
-    assert spec["sampling"]["seed"] == 11  # kept from the base
-    assert spec["parameters"] == load_spec(tmp_path / "base.yaml")["parameters"]
+    assert spec.study == "child" and spec.sampling.samples == 9
+    assert spec.sampling.seed == 11  # kept from the base
+    assert spec.parameters == load_spec(tmp_path / "base.yaml").parameters
     (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
     with pytest.raises(SpecError, match=r"extends: a.yaml extends this file again \(a cycle\)"):

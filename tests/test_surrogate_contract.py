@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from conftest import small_spec, write_spec
 from ml import bundle
 from ml.errors import DataError
 from ml.features import Feature, FeatureSet
@@ -298,11 +299,18 @@ def test_classification_metrics_golden_values():
 
 
 # --- bundles ---------------------------------------------------------------------------
-def test_spec_hash_includes_the_parameter_type():
-    spec = {"parameters": [{"name": "n", "role": "workload", "values": [1, 2]}]}
-    typed = {"parameters": [{**spec["parameters"][0], "type": "integer"}]}
-    assert bundle.spec_hash(spec) != bundle.spec_hash(typed)
-    assert bundle.spec_hash(typed) == bundle.spec_hash(json.loads(json.dumps(typed)))
+def test_spec_hash_includes_the_parameter_type(tmp_path):
+    from dataclasses import replace
+
+    from driver.resolved import ResolvedSpec
+    from driver.spec import load_spec
+
+    spec = load_spec(write_spec(tmp_path / "s.yaml", small_spec()))
+    real = spec.evolve(parameters=tuple(replace(p, kind="real") if p.name == "n" else p
+                                        for p in spec.parameters))
+    assert bundle.spec_hash(spec) != bundle.spec_hash(real)
+    again = ResolvedSpec.from_json(json.loads(json.dumps(spec.to_json())))
+    assert bundle.spec_hash(spec) == bundle.spec_hash(again)
 
 
 @pytest.mark.parametrize("target", ["log", "residual"])

@@ -26,11 +26,10 @@ class Family(_Base):
     settings_properties = {"offset": {"type": "number", "default": 0}}
 
     @classmethod
-    def resolve(cls, spec, where, spec_dir):
-        for p in spec["parameters"]:
-            if p["name"] == "y" and min(p["values"]) < 0:
-                raise SpecError(f"{where}: parameters.y: {min(p['values'])} is below 0; "
-                                "allowed: heights >= 0")
+    def resolve(cls, spec, settings, where, spec_dir):
+        low = min(spec.parameter("y").values)
+        if low < 0:
+            raise SpecError(f"{where}: parameters.y: {low} is below 0; allowed: heights >= 0")
 
     def cost_axes(self):
         return {"x": "m"}
@@ -95,7 +94,8 @@ def test_a_new_family_runs_a_real_study(toy, tmp_path):
     path = tmp_path / "toy.yaml"
     path.write_text(spec_text())
     spec = load_spec(path)
-    assert spec["objective"] == "value" and spec["backend"]["settings"]["offset"] == 10
+    assert spec.objective == "value" and spec.settings["offset"] == 10
+    assert spec.family.name == "toy" and spec.backend_class.name == "toy_square"
 
     study = Study.render(path, tmp_path / "run")
     assert study.run(quiet=True) == 0
@@ -126,4 +126,4 @@ def test_a_second_backend_is_one_file_in_the_family_folder(toy, tmp_path):
         {"x": 2, "y": 0}, tmp_path) == {"value": 9}
     path = tmp_path / "cube.yaml"
     path.write_text(spec_text().replace("toy_square", "toy_cube"))
-    assert load_spec(path)["backend"]["name"] == "toy_cube"
+    assert load_spec(path).backend_name == "toy_cube"

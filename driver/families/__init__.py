@@ -10,15 +10,7 @@ from __future__ import annotations
 
 from .backend import Backend
 from .base import Family
-from .registry import (
-           FAMILIES,
-           available,
-           available_backends,
-           backend_class,
-           backend_for,
-           family_class,
-           for_spec,
-)
+from .registry import FAMILIES, available, available_backends, backend_class, family_class
 
 __all__ = ["FAMILIES", "Backend", "Family", "available", "available_backends", "backend_class",
-           "backend_for", "family_class", "for_spec"]
+           "family_class"]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from ..resolved import ResolvedSpec
     from .backend import Backend
 
 
@@ -47,7 +48,7 @@ class Family:
     #: generated schedule): models see the derived features instead, where there are any.
     identifiers: tuple[str, ...] = ()
 
-    def __init__(self, spec: Mapping[str, Any]):
+    def __init__(self, spec: ResolvedSpec):
         self.spec = spec
 
     # --- spec time -------------------------------------------------------------------
@@ -67,21 +68,22 @@ class Family:
                 "properties": {**cls.settings_properties, **backend.settings_properties}}
 
     @classmethod
-    def resolve(cls, spec: dict[str, Any], where: str, spec_dir: Path) -> None:
-        """Check and complete the family's part of a loaded spec, in place, once at load
-        (after ``backend.settings`` were validated and their defaults filled): raise
-        SpecError (one line starting with ``where``) for a spec no design of this family
-        answers, and make relative paths absolute against ``spec_dir``."""
+    def resolve(cls, spec: ResolvedSpec, settings: dict[str, Any], where: str,
+                spec_dir: Path) -> None:
+        """Check a spec being loaded and complete its ``settings`` (a mutable copy of the
+        spec's, validated, defaults filled) in place, once: raise SpecError (one line
+        starting with ``where``) for a spec no design of this family answers, and make
+        relative paths absolute against ``spec_dir``."""
 
     @classmethod
-    def consumed_parameters(cls, spec: Mapping[str, Any]) -> set[str]:
+    def consumed_parameters(cls, spec: ResolvedSpec) -> set[str]:
         """Names of the parameters this family's backends give a meaning to, for a spec
         ``resolve`` completed. A swept parameter outside this set is refused at load (a
         typo would otherwise silently simulate a default). Default: the vocabulary."""
         return set(cls.vocabulary)
 
     @classmethod
-    def check(cls, spec: dict[str, Any], fixed: Mapping[str, Any], where: str) -> None:
+    def check(cls, spec: ResolvedSpec, fixed: Mapping[str, Any], where: str) -> None:
         """Raise SpecError (one line starting with ``where``) unless every combination of
         the spec's allowed values is a design this family can build. ``fixed``: values of
         vocabulary words the backend settings fix instead of sweeping."""

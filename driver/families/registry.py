@@ -69,15 +69,3 @@ def backend_class(name: str) -> type[Backend]:
             return importlib.import_module(f"{FAMILIES[family]}.{BACKENDS}.{name}").Backend
     raise SpecError(f"unknown backend {name!r}; allowed: "
                     f"{', '.join(sorted(available_backends()))}")
-
-
-def for_spec(spec) -> Family:
-    """The family of a loaded spec's backend, answering for that spec."""
-    return family_class(backend_class(spec["backend"]["name"]).family)(spec)
-
-
-def backend_for(spec) -> Backend:
-    """The backend a loaded spec names, built with its settings and evaluation time-out:
-    the one place a backend is made from a spec."""
-    cls = backend_class(spec["backend"]["name"])
-    return cls(spec["backend"]["settings"], timeout_s=spec["execution"]["timeout_s"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import records
+from ..resolved import ResolvedSpec
 from ..rundir import RunDir
 from .dakota import dakota_executable
 from .deck import render_spec, render_study
@@ -37,18 +38,18 @@ class Study:
         return self.files.tabular
 
     @classmethod
-    def render(cls, spec: str | Path | dict, rundir: str | Path,
+    def render(cls, spec: str | Path | ResolvedSpec, rundir: str | Path,
                points: list[dict] | None = None) -> Study:
         """Validate ``spec`` (a spec file, or a spec :func:`driver.spec.load_spec` loaded)
         and write the run directory. ``points``: evaluate exactly these design points with
         a Dakota list study instead of the spec's sampling."""
-        if isinstance(spec, dict):
+        if isinstance(spec, ResolvedSpec):
             render_spec(spec, Path(rundir), points)
         else:
             render_study(Path(spec), Path(rundir), points)
         return cls(rundir)
 
-    def spec(self) -> dict:
+    def spec(self) -> ResolvedSpec:
         """The resolved spec (one-line SpecError if this is no run directory)."""
         return self.files.read_spec()
 

@@ -3,17 +3,16 @@ fork interface's analysis-driver script and the Slurm job, with Dakota's verdict
 deck before anything runs."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 from .. import inprocess
 from ..errors import SpecError
-from ..families import backend_class
 from ..render import render
+from ..resolved import Parameter, ResolvedSpec
 from ..rundir import RunDir, read_resolved
-from ..spec import check_samples, load_spec, total_evaluations
+from ..spec import check_samples, load_spec
 from .compat import spec_difference
 from .dakota import dakota_executable
 from .lock import refuse_foreign
@@ -33,23 +32,23 @@ PYTHON_BATCH_IN_PROCESS = 1024
 DAKOTA_SETS = {"integer": "integer", "categorical": "string", "real": "real"}
 
 
-def variable_groups(spec: dict) -> list[tuple[str, list[dict]]]:
+def variable_groups(spec: ResolvedSpec) -> list[tuple[str, list[Parameter]]]:
     """Parameters split into Dakota's integer, string and real design sets, in the order
     Dakota itself keeps them (its tabular columns and list-study points follow it); spec
     order within a set."""
     return [(dakota, group) for kind, dakota in DAKOTA_SETS.items()
-            if (group := [p for p in spec["parameters"] if p["type"] == kind])]
+            if (group := [p for p in spec.parameters if p.kind == kind])]
 
 
-def python_batch(spec: dict) -> int:
+def python_batch(spec: ResolvedSpec) -> int:
     """Evaluations per callback of the python interface: batch_size when set, else enough
     to keep every worker busy without long waits at a batch's end."""
-    size = spec["execution"]["batch_size"]
+    size = spec.execution.batch_size
     if size > 1:
         return size
-    cheap = getattr(backend_class(spec["backend"]["name"]), "in_process", False)
+    cheap = spec.backend_class.in_process
     return max(1, min(PYTHON_BATCH_IN_PROCESS if cheap else PYTHON_BATCH,
-                      total_evaluations(spec)))
+                      spec.total_evaluations))
 
 
 def _write(path: Path, text: str, executable: bool = False) -> None:
@@ -58,7 +57,8 @@ def _write(path: Path, text: str, executable: bool = False) -> None:
         path.chmod(0o755)
 
 
-def render_study(spec_path: Path, rundir: Path, points: list[dict] | None = None) -> dict:
+def render_study(spec_path: Path, rundir: Path,
+                 points: list[dict] | None = None) -> ResolvedSpec:
     """Validate the spec and write the run directory; return the resolved spec.
 
     ``points`` (design points, each a value per parameter): evaluate exactly these with a
@@ -67,7 +67,7 @@ def render_study(spec_path: Path, rundir: Path, points: list[dict] | None = None
     return render_spec(load_spec(spec_path), rundir, points)
 
 
-def point_indices(spec: dict, points: list[dict]) -> list[list[int]]:
+def point_indices(spec: ResolvedSpec, points: list[dict]) -> list[list[int]]:
     """Each point as Dakota wants it in a list study over design sets: for every variable
     (in deck order), the index of its value in the sorted set."""
     order = [p for _, group in variable_groups(spec) for p in group]
@@ -75,23 +75,23 @@ def point_indices(spec: dict, points: list[dict]) -> list[list[int]]:
     for point in points:
         row = []
         for p in order:
-            values = sorted(p["values"])
+            values = sorted(p.values)
             try:
-                row.append(values.index(point[p["name"]]))
+                row.append(values.index(point[p.name]))
             except (KeyError, ValueError):
-                raise SpecError(f"{spec['spec_path']}: parameters: {p['name']}: point value "
-                                f"{point.get(p['name'])!r} is not one of {values}") from None
+                raise SpecError(f"{spec.spec_path}: parameters: {p.name}: point value "
+                                f"{point.get(p.name)!r} is not one of {values}") from None
         rows.append(row)
     return rows
 
 
-def render_spec(spec: dict, rundir: Path, points: list[dict] | None = None) -> dict:
+def render_spec(spec: ResolvedSpec, rundir: Path,
+                points: list[dict] | None = None) -> ResolvedSpec:
     """render_study for an already validated spec."""
     if points is not None:
-        spec = {**spec, "sampling": {**spec["sampling"], "samples": len(points),
-                                     "refinement_samples": []}}
+        spec = spec.with_points(len(points))
     else:
-        check_samples(spec, spec["spec_path"])
+        check_samples(spec, spec.spec_path)
     rundir = rundir.resolve()
     files = RunDir(rundir)
     resolved = files.spec
@@ -100,12 +100,11 @@ def render_spec(spec: dict, rundir: Path, points: list[dict] | None = None) -> d
         try:
             previous = read_resolved(resolved)
         except SpecError:
-            previous = {}  # a damaged copy is replaced; the records say what was evaluated
-        has_results = files.has_results()
-        differs = previous and spec_difference(previous, json.loads(json.dumps(spec)))
-        if has_results and differs:
+            previous = None  # a damaged copy is replaced; the records say what was evaluated
+        differs = previous and spec_difference(previous.to_json(), spec.to_json())
+        if files.has_results() and previous and differs:
             raise SpecError(f"{rundir}: holds evaluations of a different spec "
-                            f"({previous.get('spec_path')}): {differs}; choose another -o, "
+                            f"({previous.spec_path}): {differs}; choose another -o, "
                             "or restore that field")
     # Dakota splits the analysis driver string on whitespace and its deck quotes it with
     # ', and driver.sh / job.sh pass these paths to a shell (quoted, too): only paths made
@@ -119,8 +118,8 @@ def render_spec(spec: dict, rundir: Path, points: list[dict] | None = None) -> d
                             f"digits and {' '.join(SAFE_PATH_CHARACTERS)}")
     rundir.mkdir(parents=True, exist_ok=True)
     context = {"spec": spec, "rundir": str(rundir), "python": sys.executable,
-               "spec_file": str(resolved), "slurm": spec["execution"]["slurm"],
-               "cpus": spec["execution"]["slurm"]["cpus_per_task"]}
+               "spec_file": str(resolved), "slurm": spec.execution.slurm,
+               "cpus": spec.execution.slurm.cpus_per_task}
     if points is not None:
         context["point_indices"] = point_indices(spec, points)
     deck = render("dakota_study.in.j2", variable_groups=variable_groups(spec),
@@ -133,14 +132,14 @@ def render_spec(spec: dict, rundir: Path, points: list[dict] | None = None) -> d
     complaint = check_deck(rundir, spec, deck)
     if complaint:
         files.deck.unlink()  # no deck Dakota cannot read stays behind to be run
-        raise SpecError(f"{spec['spec_path']}: Dakota refuses the rendered deck: {complaint}")
+        raise SpecError(f"{spec.spec_path}: Dakota refuses the rendered deck: {complaint}")
     return spec
 
 
-def check_deck(rundir: Path, spec: dict, deck: str) -> str | None:
+def check_deck(rundir: Path, spec: ResolvedSpec, deck: str) -> str | None:
     """Dakota's verdict on the rendered deck (``dakota -check`` for the fork interface, the
     in-process parser for the python one): None, or its complaint in one line."""
-    if spec["execution"]["interface"] == "python":
+    if spec.execution.interface == "python":
         return inprocess.check(deck)
     try:
         proc = subprocess.run([dakota_executable(), "-check", "-i", RunDir.DECK], cwd=rundir,

@@ -8,20 +8,18 @@ from pathlib import Path
 
 from .. import inprocess, records
 from ..errors import SpecError
-from ..families import backend_class
+from ..resolved import ResolvedSpec
 from ..rundir import RunDir
-from ..spec import total_evaluations
 from ..tabular import read_tabular
 from ..tabular import summary as study_summary
 from .dakota import dakota_complaint, run_fork
 from .lock import hold
 
 
-def check_runnable(spec: dict) -> None:
-    backend = backend_class(spec["backend"]["name"])
-    reason = backend.unavailable_reason(spec["backend"]["settings"])
+def check_runnable(spec: ResolvedSpec) -> None:
+    reason = spec.backend_class.unavailable_reason(spec.settings)
     if reason:  # fail before Dakota starts rather than record every evaluation as failed
-        raise SpecError(f"{spec['spec_path']}: backend.name: {spec['backend']['name']} "
+        raise SpecError(f"{spec.spec_path}: backend.name: {spec.backend_name} "
                         f"cannot run here: {reason}")
 
 
@@ -35,10 +33,10 @@ def exec_study(rundir: Path, quiet: bool = False, summary: bool = True) -> int:
     check_runnable(spec)
     lock = hold(rundir)
     files.summary.unlink(missing_ok=True)  # running again: not finished until it ends
-    total = total_evaluations(spec)
+    total = spec.total_evaluations
     # The bar writes to a copy of the terminal: an in-process Dakota takes over fd 2.
     terminal = os.fdopen(os.dup(2), "w", buffering=1)
-    with terminal, tqdm(total=total, desc=spec["study"], unit="eval", disable=quiet,
+    with terminal, tqdm(total=total, desc=spec.study, unit="eval", disable=quiet,
                         file=terminal) as bar:
         def show(done: int | None = None, failed: int | None = None) -> None:
             if done is None:
@@ -47,7 +45,7 @@ def exec_study(rundir: Path, quiet: bool = False, summary: bool = True) -> int:
             bar.set_postfix(failed=failed, refresh=False)
             bar.refresh()
 
-        if spec["execution"]["interface"] == "python":
+        if spec.execution.interface == "python":
             study = inprocess.InProcessRun(rundir, spec, on_progress=show)
             status = study.run(files.deck.read_text())
             stopped = study.stopped

@@ -6,13 +6,12 @@ from pathlib import Path
 
 from .. import records, slurm
 from ..rundir import RunDir
-from ..spec import total_evaluations
 
 
 def status(rundir: Path) -> str:
     files = RunDir(rundir)
     spec = files.read_spec()
-    total = total_evaluations(spec)
+    total = spec.total_evaluations
     latest = records.latest_by_evaluation(rundir)
     failed = [r for r in latest.values() if r["status"] == "failed"]
     done = len(latest) - len(failed)
@@ -27,10 +26,10 @@ def status(rundir: Path) -> str:
     if files.summary.exists():  # written when Dakota finished the study
         repeats = f"; {remaining} repeated points answered from Dakota's cache" \
             if remaining else ""
-        lines = [f"study {spec['study']} in {rundir}: finished",
+        lines = [f"study {spec.study} in {rundir}: finished",
                  f"done {done}, failed {len(failed)} (of {total} samples{repeats})"]
     else:
-        lines = [f"study {spec['study']} in {rundir}",
+        lines = [f"study {spec.study} in {rundir}",
                  f"done {done}, failed {len(failed)}, {label} {in_progress}, "
                  f"remaining {remaining} (of {total})"]
     if submitted:

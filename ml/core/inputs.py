@@ -10,13 +10,17 @@ import pandas as pd
 from .. import features as feature_sets
 from ..data import Table, read_table
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from driver.resolved import ResolvedSpec
+
 
 class Inputs:
     """``features`` (a :class:`ml.features.FeatureSet`) of the study ``spec`` (None: the
     features came from a header) as the model's input columns; ``order``: a column order
     (a transferred model's, :func:`ml.transfer.align`), or None for the features' own."""
 
-    def __init__(self, features: feature_sets.FeatureSet, spec: dict | None = None,
+    def __init__(self, features: feature_sets.FeatureSet, spec: ResolvedSpec | None = None,
                  order: np.ndarray | None = None):
         self.features, self.spec, self.order = features, spec, order
 

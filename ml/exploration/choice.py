@@ -11,12 +11,16 @@ from .. import rounds, sampling, space
 from ..space import python_value
 from .state import ExplorationState
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from driver.resolved import ResolvedSpec
+
 
 class PointChoice:
     """Chooses ``strategy``'s points of ``spec`` (parameters ``names``); ``matrix``
     turns a frame of points into model input (for the active strategy's forest)."""
 
-    def __init__(self, strategy: str, spec: dict, names: list[str], seed: int,
+    def __init__(self, strategy: str, spec: ResolvedSpec, names: list[str], seed: int,
                  candidates: int, matrix: Callable[[pd.DataFrame, str], np.ndarray]):
         self.strategy, self.spec, self.names, self.seed = strategy, spec, names, seed
         self.candidates, self.matrix = candidates, matrix

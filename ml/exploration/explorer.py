@@ -6,7 +6,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +42,11 @@ class Explorer:
         self.mode = feature_sets.resolve_mode(args.features, args.spec)
         self.features, self.spec = feature_sets.load_spec_features(args.spec, self.mode,
                                                                    backend=True)
-        self.objective = self.spec["objective"]
+        self.objective = self.spec.objective
         family = feature_sets.family_of(self.spec)
-        self.names = [p["name"] for p in self.spec["parameters"]]
-        self.seed = args.seed if args.seed is not None else self.spec["sampling"]["seed"]
-        self.out = args.out or Path("runs") / f"explore_{self.spec['study']}"
+        self.names = list(self.spec.names)
+        self.seed = args.seed if args.seed is not None else self.spec.sampling.seed
+        self.out = args.out or Path("runs") / f"explore_{self.spec.study}"
         self.total = space.size(self.spec)
         if args.start > self.total:
             raise DataError(f"--start {args.start}: the space of {args.spec} has only "
@@ -162,8 +162,8 @@ class Explorer:
                 break
             directory = rounds.round_dir(self.out, number)
             if number == 0:
-                spec = {**self.spec, "sampling": {**self.spec["sampling"],
-                                                  "samples": args.start, "seed": self.seed}}
+                spec = self.spec.evolve(sampling=replace(
+                    self.spec.sampling, samples=args.start, seed=self.seed))
             else:
                 spec = self.spec
             frame = rounds.run_round(spec, directory, points, args.slurm, args.quiet,

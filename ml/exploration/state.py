@@ -14,6 +14,10 @@ from .. import rounds, space
 from ..data import read_frame, read_table
 from ..errors import DataError
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from driver.resolved import ResolvedSpec
+
 STATE = "state.json"
 CURVE = "learning_curve.csv"
 
@@ -74,7 +78,7 @@ class ExplorationState:
             frames.append(frame.assign(round=entry["round"]))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    def chosen_before(self, upto: int, spec: dict, names: list[str]) -> set[int]:
+    def chosen_before(self, upto: int, spec: ResolvedSpec, names: list[str]) -> set[int]:
         """Space indices of every point of rounds < ``upto`` (finished, failed or pending)."""
         taken: set[int] = set()
         for number in range(upto):

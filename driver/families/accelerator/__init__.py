@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from ...resolved import ResolvedSpec
+
 class Family(_Base):
     name = "accelerator"
     settings_properties = SETTINGS_SCHEMA
@@ -44,15 +46,15 @@ class Family(_Base):
     }
 
     def fixed(self) -> Mapping[str, Any]:
-        return self.spec["backend"]["settings"]
+        return self.spec.settings
 
     @classmethod
-    def check(cls, spec: dict[str, Any], fixed: Mapping[str, Any], where: str) -> None:
+    def check(cls, spec: ResolvedSpec, fixed: Mapping[str, Any], where: str) -> None:
         import itertools
 
         from ...errors import SpecError
 
-        swept = {p["name"]: p["values"] for p in spec["parameters"]}
+        swept = {p.name: p.values for p in spec.parameters}
         if PRESET in swept and swept.keys() & arch.ACCEL_FIELDS.keys():
             both = sorted(swept.keys() & arch.ACCEL_FIELDS.keys())
             raise SpecError(f"{where}: parameters: {PRESET} and {', '.join(both)} are both "
@@ -73,20 +75,20 @@ class Family(_Base):
                                 f"(at {dict(zip(fields, values, strict=True))})")
 
     @classmethod
-    def resolve(cls, spec: dict[str, Any], where: str, spec_dir) -> None:
+    def resolve(cls, spec: ResolvedSpec, settings: dict[str, Any], where: str,
+                spec_dir) -> None:
         """What every backend of this family does at spec load: check the designs, read an
         explicit mapping file."""
         from pathlib import Path
 
         from ...errors import SpecError
 
-        settings = spec["backend"]["settings"]
         cls.check(spec, settings, where)
         if "mapping" in settings:
             import yaml
 
             path = Path(spec_dir, settings["mapping"]).resolve()
-            swept = {p["name"] for p in spec["parameters"]}
+            swept = {p.name for p in spec.parameters}
             clash = sorted(swept & {SCHEDULE, LAYER, KIND})
             if clash:
                 raise SpecError(f"{where}: backend.settings.mapping fixes one schedule of one "
@@ -125,13 +127,13 @@ class Family(_Base):
     def add_derived(self, frame: pd.DataFrame) -> pd.DataFrame:
         from .features import add_derived
 
-        return add_derived(frame, self.spec["backend"]["settings"])
+        return add_derived(frame, self.spec.settings)
 
     def estimate_column(self, objective: str) -> str | None:
         return "est_cycles" if objective == "cycles" else None
 
     def cost_axes(self) -> dict[str, str]:
-        swept = {p["name"] for p in self.spec["parameters"]}
+        swept = {p.name for p in self.spec.parameters}
         return dict(COST_AXES) if swept & (set(arch.ACCEL_FIELDS) | {PRESET}) else {}
 
     def costs(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -141,7 +143,7 @@ class Family(_Base):
         out = pd.DataFrame(index=frame.index)
         if not self.cost_axes():
             return out
-        settings = self.spec["backend"]["settings"]
+        settings = self.spec.settings
         designs = [accelerator(row, settings) for row in frame.to_dict("records")]
         out["macs"] = np.array([a.macs for a in designs], dtype=float)
         out["on_chip_kib"] = np.array([a.pes * (a.accum_buffer_kib + a.weight_buffer_kib

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from .arch import STORAGE, Accelerator
 from .layers import DIMS, Layer
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from typing import Any, Mapping
+
 LEVELS = ("macs", "accum", "weight", "input", "pes", "global", "dram")
 SPATIAL = ("macs", "pes")
 TEMPORAL = tuple(level for level in LEVELS if level not in SPATIAL)
@@ -107,11 +111,13 @@ def violations(accel: Accelerator, layer: Layer, schedule: Schedule) -> list[str
     return out
 
 
-def check_text(text: dict, layer: Layer, where: str) -> Schedule:
+def check_text(text: Mapping[str, Any], layer: Layer, where: str) -> Schedule:
     """A schedule from a mapping file's content (:meth:`Schedule.to_text`), or SpecError."""
+    from collections.abc import Mapping as AnyMapping
+
     from ...errors import SpecError
 
-    if not isinstance(text, dict) or set(text) != {"factors", "permutations"}:
+    if not isinstance(text, AnyMapping) or set(text) != {"factors", "permutations"}:
         raise SpecError(f"{where}: a mapping needs exactly the keys factors and permutations")
     rows = []
     for level in LEVELS:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from ...resolved import ResolvedSpec
+
 SIZE_FIELDS = ("l1d_size_kib", "l1i_size_kib", "l2_size_kib")
 TOTAL = "total_cache_kib"
 ESTIMATED = {"cycles": "est_cycles"}  # objective -> derived column of its estimate (log2)
@@ -38,27 +40,27 @@ class Family(_Base):
     }
 
     @classmethod
-    def check(cls, spec: dict[str, Any], fixed: Mapping[str, Any], where: str) -> None:
+    def check(cls, spec: ResolvedSpec, fixed: Mapping[str, Any], where: str) -> None:
         geometry.check_geometry(spec, fixed, where)
 
     def fixed(self) -> Mapping[str, Any]:
-        return self.spec["backend"]["settings"].get("cache", {})
+        return self.spec.settings.get("cache", {})
 
     @classmethod
-    def resolve(cls, spec: dict[str, Any], where: str, spec_dir) -> None:
+    def resolve(cls, spec: ResolvedSpec, settings: dict[str, Any], where: str,
+                spec_dir) -> None:
         """Check the geometry and find the program (made absolute against ``spec_dir``)."""
-        settings = spec["backend"]["settings"]
         cls.check(spec, settings["cache"], where)
         program.resolve_program(spec, settings, where, spec_dir)
 
     @classmethod
-    def consumed_parameters(cls, spec: Mapping[str, Any]) -> set[str]:
+    def consumed_parameters(cls, spec: ResolvedSpec) -> set[str]:
         """The vocabulary plus the parameters the program's arguments name."""
-        return set(cls.vocabulary) | program.referenced_parameters(spec["backend"]["settings"])
+        return set(cls.vocabulary) | program.referenced_parameters(spec.settings)
 
     def _profilable(self) -> bool:
-        settings = self.spec["backend"].get("settings", {})
-        swept = any(p["name"] == program.KERNEL_PARAMETER for p in self.spec["parameters"])
+        settings = self.spec.settings
+        swept = any(p.name == program.KERNEL_PARAMETER for p in self.spec.parameters)
         return swept or any(key in settings for key in PROGRAM_SETTINGS)
 
     def derived_names(self) -> tuple[str, ...]:
@@ -76,7 +78,7 @@ class Family(_Base):
         return column if column in self.derived_names() else None
 
     def cost_axes(self) -> dict[str, str]:
-        swept = {p["name"] for p in self.spec["parameters"]}
+        swept = {p.name for p in self.spec.parameters}
         return {TOTAL: "KiB"} if swept & set(SIZE_FIELDS) else {}
 
     def costs(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -86,7 +88,7 @@ class Family(_Base):
         out = pd.DataFrame(index=frame.index)
         if not self.cost_axes():
             return out
-        fixed = self.spec["backend"].get("settings", {}).get("cache", {})
+        fixed = self.spec.settings.get("cache", {})
         total = np.zeros(len(frame))
         for name in SIZE_FIELDS:
             total += (frame[name].to_numpy(dtype=float) if name in frame.columns

@@ -15,8 +15,6 @@ Counts enter as log2(1 + count). Column names start with ``est_``.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 import numpy as np
 import pandas as pd
 
@@ -25,6 +23,10 @@ from . import profiles, timing
 from .estimate import behind_l1d, l2_counts
 from .geometry import CACHE_FIELDS
 from .program import program_arguments, program_for
+
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from ...resolved import ResolvedSpec
 
 DERIVED = ("est_l1i_sets", "est_l1d_sets", "est_l2_sets", "est_l1i_fit", "est_l1d_fit",
            "est_l2_fit", "est_l1i_misses", "est_l1d_misses", "est_l2_misses",
@@ -69,18 +71,18 @@ def _behind(profile: dict, g: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nda
     return misses, writebacks
 
 
-def behind_sizes(spec: Mapping[str, Any], g: dict[str, np.ndarray]) -> list[int] | None:
+def behind_sizes(spec: ResolvedSpec, g: dict[str, np.ndarray]) -> list[int] | None:
     """The L1D sizes (KiB) whose L2 the profiles record behind them
     (:func:`.profiles.behind_l1d_sizes`): the spec's own, its parameter's values, else
     these points'."""
-    values = next((p.get("values") for p in spec["parameters"]
-                   if p["name"] == "l1d_size_kib"), None)
-    return profiles.behind_l1d_sizes(spec["backend"]["settings"], values if values else
+    values = next((p.values for p in spec.parameters
+                   if p.name == "l1d_size_kib"), None)
+    return profiles.behind_l1d_sizes(spec.settings, values if values else
                                      (g["l1d_size"] // 1024).tolist())
 
 
-def geometry(frame: pd.DataFrame, spec: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    fixed = spec["backend"]["settings"].get("cache", {})
+def geometry(frame: pd.DataFrame, spec: ResolvedSpec) -> dict[str, np.ndarray]:
+    fixed = spec.settings.get("cache", {})
     values = {name: (frame[name].to_numpy(dtype=np.int64) if name in frame.columns
                      else np.full(len(frame), int(fixed.get(name, default))))
               for name, default in CACHE_FIELDS.items()}
@@ -93,15 +95,15 @@ def geometry(frame: pd.DataFrame, spec: Mapping[str, Any]) -> dict[str, np.ndarr
     return out
 
 
-def add_derived(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFrame:
+def add_derived(frame: pd.DataFrame, spec: ResolvedSpec) -> pd.DataFrame:
     """``frame`` with the est_* columns, one profiling run per distinct workload point."""
-    settings = spec["backend"]["settings"]
+    settings = spec.settings
     if "program" not in settings and "programs" not in settings:
-        raise SpecError(f"{spec.get('spec_path', 'spec')}: backend.settings: derived features "
+        raise SpecError(f"{spec.spec_path}: backend.settings: derived features "
                         "need the study's program (kernel, source or binary)")
     constants = timing.of(settings)
-    names = [p["name"] for p in spec["parameters"]]
-    work_names = [p["name"] for p in spec["parameters"] if p["role"] == "workload"]
+    names = [p.name for p in spec.parameters]
+    work_names = [p.name for p in spec.parameters if p.role == "workload"]
     frame = frame.copy()
     for column in DERIVED:
         frame[column] = np.nan

@@ -13,6 +13,8 @@ TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
     from typing import Any, Mapping
 
+    from ...resolved import ResolvedSpec
+
 #: Every cache field, with its default when neither swept nor fixed.
 CACHE_FIELDS: dict[str, int] = {
     "l1d_size_kib": 32, "l1d_ways": 8,
@@ -76,11 +78,11 @@ def hierarchy(point: Mapping[str, Any], fixed: Mapping[str, int]) -> CacheHierar
     return CacheHierarchy(level("l1i"), level("l1d"), level("l2"))
 
 
-def check_geometry(spec: Mapping[str, Any], fixed: Mapping[str, int], where: str) -> None:
+def check_geometry(spec: ResolvedSpec, fixed: Mapping[str, int], where: str) -> None:
     """Raise SpecError unless every combination of allowed values is a real cache:
     sets = size / (ways x line) a positive power of two, line a power of two, and the L2
     line equal to the L1 line (one line size is modelled); no field both swept and fixed."""
-    params = {p["name"]: (i, p["values"]) for i, p in enumerate(spec["parameters"])}
+    params = {p.name: (i, p.values) for i, p in enumerate(spec.parameters)}
     for name in fixed:
         if name in params:
             raise SpecError(f"{where}: backend.settings.cache.{name}: {name} is also swept "

@@ -27,6 +27,8 @@ TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
     from typing import Any, Mapping
 
+    from ...resolved import ResolvedSpec
+
 ROOT = Path(__file__).resolve().parents[3]
 BUILD = Path(os.environ.get("CYCLECAST_BUILD", ROOT / "build"))
 BUILTIN_KERNELS = ("kmeans", "matmul", "nw", "backprop", "stencil")
@@ -76,24 +78,24 @@ def _compile(source: Path, where: str) -> Path:
     return out
 
 
-def resolve_program(spec: dict[str, Any], settings: dict[str, Any], where: str,
+def resolve_program(spec: ResolvedSpec, settings: dict[str, Any], where: str,
                     spec_dir: Path) -> None:
     """Set ``settings['program']`` (absolute path) or, with a swept ``kernel`` parameter,
     ``settings['programs']`` (kernel -> absolute path), and ``settings['args']``, in place."""
     import string
 
     given = [key for key in ("kernel", "source", "binary") if key in settings]
-    swept = {p["name"]: (i, p) for i, p in enumerate(spec["parameters"])}.get(KERNEL_PARAMETER)
+    swept = {p.name: (i, p) for i, p in enumerate(spec.parameters)}.get(KERNEL_PARAMETER)
     if swept is not None:
         i, parameter = swept
         if given:
             raise SpecError(f"{where}: backend.settings.{given[0]}: the study sweeps the "
                             f"kernel (parameters[{i}]); name it in one place only")
-        unknown = [v for v in parameter["values"] if v not in BUILTIN_KERNELS]
+        unknown = [v for v in parameter.values if v not in BUILTIN_KERNELS]
         if unknown:
             raise SpecError(f"{where}: parameters[{i}].values: {unknown[0]!r} is not a built-in "
                             f"kernel; allowed: {', '.join(BUILTIN_KERNELS)}")
-        settings["programs"] = {k: str(BUILD / "kernels" / k) for k in parameter["values"]}
+        settings["programs"] = {k: str(BUILD / "kernels" / k) for k in parameter.values}
     elif len(given) != 1:
         raise SpecError(f"{where}: backend.settings: name exactly one of kernel "
                         f"({'|'.join(BUILTIN_KERNELS)}), source (a C file) or binary "
@@ -113,9 +115,9 @@ def resolve_program(spec: dict[str, Any], settings: dict[str, Any], where: str,
                 check_riscv_executable(program, f"{where}: backend.settings.binary")
         settings["program"] = str(program)
 
-    names = [p["name"] for p in spec["parameters"]]
-    workload = [p["name"] for p in spec["parameters"]
-                if p["role"] == "workload" and p["name"] != KERNEL_PARAMETER]
+    names = [p.name for p in spec.parameters]
+    workload = [p.name for p in spec.parameters
+                if p.role == "workload" and p.name != KERNEL_PARAMETER]
     if "args" not in settings:
         if len(workload) != 1:
             raise SpecError(f"{where}: backend.settings.args: required when the study has "
@@ -152,13 +154,13 @@ def check_riscv_executable(program: Path, where: str) -> None:
                         "(RV64) executable is needed, or source: a C file")
 
 
-def check_kernel_sizes(spec: Mapping[str, Any], settings: Mapping[str, Any],
+def check_kernel_sizes(spec: ResolvedSpec, settings: Mapping[str, Any],
                        where: str) -> None:
     """Values of the parameter a built-in kernel takes as its size must lie in the range
     the kernel accepts (outside it the kernel exits with its usage, every evaluation)."""
-    parameters = {p["name"]: (i, p) for i, p in enumerate(spec["parameters"])}
+    parameters = {p.name: (i, p) for i, p in enumerate(spec.parameters)}
     swept = parameters.get(KERNEL_PARAMETER)
-    kernels = swept[1]["values"] if swept else [settings.get("kernel")]
+    kernels = swept[1].values if swept else [settings.get("kernel")]
     args = settings.get("args") or []
     name = args[0][1:-1] if args and args[0].startswith("{") and args[0].endswith("}") else None
     if name not in parameters:
@@ -168,7 +170,7 @@ def check_kernel_sizes(spec: Mapping[str, Any], settings: Mapping[str, Any],
         if kernel not in KERNEL_SIZES:
             continue
         what, low, high = KERNEL_SIZES[kernel]
-        bad = [v for v in parameter["values"] if isinstance(v, str)
+        bad = [v for v in parameter.values if isinstance(v, str)
                or not (float(v).is_integer() and low <= v <= high)]
         if bad:
             raise SpecError(f"{where}: parameters[{i}].values: {name} = {bad[0]!r}: kernel "

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from ...resolved import ResolvedSpec
+
 NETWORK, RESOLUTION, BATCH = "network", "resolution", "batch_size"
 FIXED_ONLY = ("threads", "device")
 DEVICES = ("cpu", "gpu")
@@ -69,12 +71,12 @@ def gpu_present() -> bool:
     return os.path.exists("/dev/nvidia0") or os.path.exists("/dev/nvidiactl")
 
 
-def values_of(spec: dict[str, Any], name: str) -> list:
+def values_of(spec: ResolvedSpec, name: str) -> list:
     """The values a study takes for ``name``: swept, else the settings' one."""
-    for p in spec["parameters"]:
-        if p["name"] == name:
-            return list(p["values"])
-    return [spec["backend"]["settings"][name]]
+    for p in spec.parameters:
+        if p.name == name:
+            return list(p.values)
+    return [spec.settings[name]]
 
 
 class Family(_Base):
@@ -91,12 +93,12 @@ class Family(_Base):
     identifiers = (NETWORK,)
 
     @classmethod
-    def check(cls, spec: dict[str, Any], fixed: Mapping[str, Any], where: str) -> None:
+    def check(cls, spec: ResolvedSpec, fixed: Mapping[str, Any], where: str) -> None:
         from pathlib import Path
 
         from ...errors import SpecError
 
-        swept = {p["name"]: p for p in spec["parameters"]}
+        swept = {p.name: p for p in spec.parameters}
         for name in FIXED_ONLY:
             if name in swept:
                 raise SpecError(f"{where}: parameters: {name} cannot be swept (TensorFlow "
@@ -116,7 +118,7 @@ class Family(_Base):
                 raise SpecError(f"{where}: {field}: unknown network {value!r}; allowed: "
                                 f"{', '.join(allowed)} (or a name of backend.settings.models)")
         for name in (RESOLUTION, BATCH):
-            if name in swept and swept[name]["type"] != "integer":
+            if name in swept and swept[name].kind != "integer":
                 raise SpecError(f"{where}: parameters.{name}: must be whole numbers")
             low = min(values_of(spec, name))
             if low < 1:
@@ -136,13 +138,13 @@ class Family(_Base):
                                     f"{networks.CATALOGUE[network][1]}")
 
     @classmethod
-    def resolve(cls, spec: dict[str, Any], where: str, spec_dir) -> None:
+    def resolve(cls, spec: ResolvedSpec, settings: dict[str, Any], where: str,
+                spec_dir) -> None:
         """At spec load: user files made absolute and readable, then :meth:`check`."""
         from pathlib import Path
 
         from ...errors import SpecError
 
-        settings = spec["backend"]["settings"]
         for name, given in list(settings["models"].items()):
             path = Path(spec_dir, given).resolve()
             if name in networks.CATALOGUE:
@@ -178,11 +180,11 @@ class Family(_Base):
         return DERIVED + (GPU_DERIVED if self._gpu_analysis() else ())
 
     def _gpu_analysis(self) -> bool:
-        return bool(self.spec["backend"].get("settings", {}).get("gpu_analysis", False))
+        return bool(self.spec.settings.get("gpu_analysis", False))
 
     def point(self, row: Mapping[str, Any]) -> tuple[str, int, int]:
         """(network, resolution, batch_size) of a design point (swept or fixed)."""
-        return run_of(row, self.spec["backend"].get("settings", {}))
+        return run_of(row, self.spec.settings)
 
     def add_derived(self, frame: pd.DataFrame) -> pd.DataFrame:
         from .features import add_derived

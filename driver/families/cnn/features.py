@@ -19,6 +19,10 @@ import pandas as pd
 from .hlo import COUNTS
 from .ptx import CLASSES
 
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from ...resolved import ResolvedSpec
+
 COUNT_FEATURES = tuple(f"hlo_{name}" for name in COUNTS) + (
     "hlo_total_macs", "hlo_kernel_bytes", "hlo_parameter_bytes", "hlo_kernels",
     "hlo_fusions", "hlo_fused_instructions", "hlo_intensity")
@@ -97,14 +101,14 @@ def gpu_row_features(result: dict) -> dict[str, float]:
     return out
 
 
-def add_derived(frame: pd.DataFrame, spec: Mapping[str, Any],
+def add_derived(frame: pd.DataFrame, spec: ResolvedSpec,
                 point_of: Callable[[Mapping[str, Any]], tuple[str, int, int]]) -> pd.DataFrame:
     """``frame`` with :data:`DERIVED` (and :data:`GPU_DERIVED` when the settings ask for
     the GPU program's analysis), one analysis per distinct (network, resolution, batch
     size); ``point_of(row)`` gives a row's (network, resolution, batch_size)."""
     from . import analysis, gpu_analysis, runtime
 
-    settings = spec["backend"]["settings"]
+    settings = spec.settings
     users = settings.get("models", {})
     gpu = settings.get("gpu_analysis", False)
     keys = [point_of(row) for row in frame.to_dict("records")]
