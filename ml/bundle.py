@@ -45,7 +45,7 @@ def spec_hash(spec: dict | None) -> str | None:
 
 @dataclass
 class Bundle:
-    model: object            # a Surrogate
+    model: models.Surrogate
     features: FeatureSet
     meta: dict               # bundle.json
 
