@@ -39,6 +39,7 @@ export TIMELOOP
 
 test: setup
 	$(VENV)/bin/ruff check driver ml tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 bench: setup

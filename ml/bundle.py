@@ -49,7 +49,7 @@ def spec_hash(spec: ResolvedSpec | None) -> str | None:
 
 @dataclass
 class Bundle:
-    model: object            # a Surrogate
+    model: models.Surrogate
     features: FeatureSet
     meta: dict               # bundle.json
 

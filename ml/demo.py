@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,7 @@ def forests_at_same_samples(run: Path, spec: Path, test: Path, mode: str) -> dic
     on ln(objective), and (with the family's estimate among the features) as its
     correction."""
     inputs = core.Inputs.of_spec(spec, mode)
+    assert inputs.spec is not None  # of_spec: the spec's own features
     objective = inputs.spec.objective
     frames = [read_table(RunDir(d).tabular, objective).frame
               for d in sorted((run / "rounds").glob("[0-9][0-9]")) if d.is_dir()]
@@ -118,6 +120,7 @@ def accelerator_section(out: Path, scale: str,
         out=out / "space.parquet"), report)
     objective = feature_sets.load(ACCELERATOR_SPEC).objective
     best = found.best
+    assert best is not None  # --top 5
     verified = best.dropna(subset=[f"simulated_{objective}"])
     evaluated = read_table(study.tabular, objective).frame
     sampled_best = evaluated[evaluated["layer"] == ACCELERATOR_LAYER][objective].min()
@@ -168,7 +171,7 @@ def demo(config: DemoConfig, report: Callable[[str], None] = logger.info) -> str
     started = time.monotonic()
     config.out.mkdir(parents=True, exist_ok=True)
     (source_plan, target_plan) = SCALES[config.scale]
-    options = {"features": config.features} if config.features else {}
+    options: dict[str, Any] = {"features": config.features} if config.features else {}
     options |= {"cnn": {"epochs": config.epochs}} if config.epochs else {}
     command = "python -m ml.demo" + (f" --scale {config.scale}" if config.scale != "demo"
                                      else "") + (f" --features {config.features}"
@@ -206,6 +209,8 @@ def demo(config: DemoConfig, report: Callable[[str], None] = logger.info) -> str
         where=(VERIFY_AT["matmul"],), top=5, pareto=True, verify=3, quiet=True,
         out=answers_out), report)
     best = found.best
+    # --top 5 and --pareto: the best designs, the budget table and the knee
+    assert best is not None and found.budgets is not None and found.knees is not None
     objective = best.columns[[c.startswith("simulated_") for c in best.columns]][0]
     verified = best.dropna(subset=[objective])
     lines += ["## matmul, n = 128: the 5 best of 46,656 cache designs (predicted)", "",

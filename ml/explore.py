@@ -108,7 +108,7 @@ def parse_args(argv=None) -> ExploreConfig:
                    "spec's sampling seed)")
     p.add_argument("--slurm", action="store_true",
                    help="run each round as a Slurm batch job (one srun step per evaluation)")
-    cnn = ExploreConfig(spec=None).model_params  # the CNN's, as explore sets them
+    cnn = ExploreConfig(spec=Path()).model_params  # the CNN's, as explore sets them (no spec read)
     p.add_argument("--epochs", dest="cnn_epochs", metavar="EPOCHS", type=cli.number(int),
                    default=cnn["epochs"], help="CNN: maximum epochs per round")
     p.add_argument("--epoch-patience", dest="cnn_patience", metavar="EPOCH_PATIENCE",

@@ -175,7 +175,7 @@ def family_of(spec: ResolvedSpec):
         raise DataError(f"{spec.spec_path}: {err}") from None
 
 
-def load(path: Path, backend: bool = False) -> dict:
+def load(path: Path, backend: bool = False) -> ResolvedSpec:
     """A study spec, validated as the study itself validates it (one-line DataError). A
     run directory's ``spec.resolved.json`` (JSON) was validated at render and is taken as
     it is."""
@@ -202,7 +202,7 @@ def resolve_mode(requested: str, spec_path: Path | None) -> str:
 
 
 def load_spec_features(path: Path, mode: str = "raw",
-                       backend: bool = False) -> tuple[FeatureSet, dict]:
+                       backend: bool = False) -> tuple[FeatureSet, ResolvedSpec]:
     """Features of a study spec file, validated as the study itself validates it.
 
     ``mode``: raw (the spec's parameters), derived (the features the spec's family derives

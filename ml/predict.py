@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -38,6 +39,9 @@ from . import space
 from .data import read_frame
 from .domain import check_designs, check_values
 from .errors import DataError
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 logger = logging.getLogger(__name__)
 OUTPUT_SUFFIXES = (".csv", ".parquet")
@@ -142,7 +146,7 @@ class Writer:
 
     def __init__(self, path: Path):
         self.path, self.parquet, self.rows = path, path.suffix == ".parquet", 0
-        self._writer = None
+        self._writer: pq.ParquetWriter | None = None
         self._tmp = path.with_name(path.name + ".tmp")
         try:  # before any work: a file that cannot be written is refused at once
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,6 +205,7 @@ def restrict(spec: ResolvedSpec, where: tuple[str, ...], path) -> ResolvedSpec:
             raise DataError(f"--where {item}: {path} has no parameter {name!r} (it has "
                             f"{', '.join(by_name)})")
         allowed = by_name[name].values
+        value: str | float | int | None
         if by_name[name].categorical:
             value = text if text in allowed else None
         else:
@@ -233,7 +238,7 @@ def parse_budgets(items: tuple[str, ...], axes: dict[str, str], where: str) -> d
 def load_inputs(config: PredictConfig, features, meta: dict):
     """(spec or None, frames to predict, total rows, label)."""
     derived = feature_sets.needs_derived(features)
-    spec = None
+    spec: ResolvedSpec | None = None
     if config.spec:
         mode = "both" if derived else "raw"
         _, spec = feature_sets.load_spec_features(config.spec, mode,
@@ -276,6 +281,7 @@ def load_inputs(config: PredictConfig, features, meta: dict):
         if spec is not None:
             check_designs(frame, spec, where)
         return spec, [frame], len(frame), "points"
+    assert spec is not None  # without --points: --all, which needs --spec (above)
     spec = restrict(spec, config.where, config.spec)
     check_values(trained, {p.name: list(p.values) for p in spec.parameters},
                  str(config.spec), config.extrapolate)
@@ -310,6 +316,7 @@ def predict(config: PredictConfig, report: Callable[[str], None] = logger.info) 
         raise DataError(f"--cost {config.cost}: not a cost axis of {config.spec}; allowed: "
                         f"{', '.join(axes) or 'none'}")
     if config.pareto and cost is None:
+        assert family is not None  # --pareto needs --spec (load_inputs)
         raise DataError(f"--pareto: {config.spec}: the study's designs differ in no cost "
                         f"({family.name} family); nothing to trade the objective against")
     workload = [f.name for f in features.of_role("workload")]
@@ -328,7 +335,7 @@ def predict(config: PredictConfig, report: Callable[[str], None] = logger.info) 
             uncertainty = spread(X)
             if uncertainty is not None:
                 frame["spread_ln"] = uncertainty
-            if axes:
+            if axes and family is not None:  # (only a family has cost axes)
                 frame = frame.join(family.costs(frame))
             writer.write(frame)
             fits = frame
@@ -342,9 +349,10 @@ def predict(config: PredictConfig, report: Callable[[str], None] = logger.info) 
             bar.update(len(frame))
     result.rows = writer.rows
     report(f"{writer.rows:,} predictions -> {out}")
-    if front is not None:
+    if front is not None and cost is not None:  # (a front is along the cost axis)
         result.front, result.knees = front, answers.knee(front, cost, value, workload)
     if config.pareto:
+        assert front is not None and cost is not None  # a cost axis (checked above)
         front_path = out.with_name(out.stem + "_pareto.csv")
         front.to_csv(front_path, index=False)
         answers.pareto_plot(front, cost, axes[cost], value, workload,
@@ -412,8 +420,11 @@ def main(argv=None) -> int:
     config = parse_args(argv)
     if config.verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    return run_cli("ml.predict", lambda: predict(config, report=print) and None,
-                   (DataError, SpecError))
+
+    def body() -> None:  # the answers are printed; the exit status is 0
+        predict(config, report=print)
+
+    return run_cli("ml.predict", body, (DataError, SpecError))
 
 
 if __name__ == "__main__":

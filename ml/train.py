@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -246,7 +247,7 @@ class Dataset:
         check_readable(config.tabular)
         spec_path = study_spec(config.tabular, config.spec)
         self.mode = feature_sets.resolve_mode(config.features, spec_path)
-        spec = None
+        spec: ResolvedSpec | None = None
         if spec_path is not None:
             self.features, spec = feature_sets.load_spec_features(spec_path, self.mode)
         elif self.mode != "raw":
@@ -254,7 +255,7 @@ class Dataset:
                             "the features from it)")
         self.response = objective(spec, config.response, str(config.tabular))
         self.table = read_table(config.tabular, self.response)
-        if spec is not None:
+        if spec is not None and spec_path is not None:  # (a spec is read from spec_path)
             check_parameters_known(self.table.frame, spec, config.tabular, spec_path)
         if spec is None:
             self.features = feature_sets.from_header(self.table.frame, self.response,
@@ -419,6 +420,7 @@ def train(config: TrainConfig, report: Callable[[str], None] = logger.info) -> d
         raise DataError(f"--from {config.source}: transfer learning is for --model cnn")
     features_used = data.features
     if source is not None:
+        assert config.source is not None  # the bundle was loaded from it
         features_used, order = align(source.features, data.features, config.source)
         data.X = data.X[:, order]
         if data.test is not None:
@@ -430,6 +432,7 @@ def train(config: TrainConfig, report: Callable[[str], None] = logger.info) -> d
     cnn = {**config.cnn, "progress": not config.quiet}
     jobs = _jobs(config, model_name, target, data.classify)
     out_root = config.out or Path(f"model_{model_name}")
+    meta: dict[str, Any]  # bundle.json's description, added to below
     meta = {"tabular": str(config.tabular), "response": data.response, "seed": config.seed,
             "feature_mode": data.mode, "target": target,
             "split": config.split, "spec_hash": data.spec_hash,
@@ -481,8 +484,11 @@ def main(argv=None) -> int:
     config = parse_args(argv)
     if config.verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    return run_cli("ml.train", lambda: train(config, report=print) and None,
-                   (DataError, SpecError))
+
+    def body() -> None:  # the reports are printed; the exit status is 0
+        train(config, report=print)
+
+    return run_cli("ml.train", body, (DataError, SpecError))
 
 
 if __name__ == "__main__":

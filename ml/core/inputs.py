@@ -43,7 +43,10 @@ class Inputs:
 
     def with_derived(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with the family's derived columns where the features need them."""
-        return feature_sets.add_derived(frame, self.spec) if self.derived else frame
+        if not self.derived:
+            return frame
+        assert self.spec is not None  # derived features come from a spec, never a header
+        return feature_sets.add_derived(frame, self.spec)
 
     def encode(self, frame: pd.DataFrame, where: str) -> np.ndarray:
         """The matrix (points, columns) of a frame that has its derived columns."""

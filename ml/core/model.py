@@ -27,6 +27,7 @@ def from_source(source, features, where, freeze: str, cnn: dict, target: str,
 
     model, keep_scalers, record = prepare_transfer(source, features, where, freeze, cnn)
     if target == "residual":
+        assert residual_column is not None  # the residual target has its estimate's column
         model = Residual(model, residual_column)
     return model, keep_scalers, record
 

@@ -22,4 +22,8 @@ def resolve_target(requested: str, features: FeatureSet, estimate: str | None) -
 def residual_column(features: FeatureSet, target: str, estimate: str | None) -> int | None:
     """The model-input column of the estimate for the residual target (``features`` in
     the model's column order), else None."""
-    return features.column_index(estimate) if target == "residual" else None
+    if target != "residual":
+        return None
+    if estimate is None:  # as column_index raises for a name no feature has
+        raise KeyError(estimate)
+    return features.column_index(estimate)

@@ -42,8 +42,9 @@ class PointChoice:
 
             def data(index):
                 return self.matrix(space.decode(self.spec, self.names, index), "candidates")
-            data.X = self.matrix(frame, "simulated")
-            data.y = frame[objective].to_numpy(float)
+            # sampling.choose reads the training data off the candidates' function
+            data.X = self.matrix(frame, "simulated")  # type: ignore[attr-defined]
+            data.y = frame[objective].to_numpy(float)  # type: ignore[attr-defined]
         index = sampling.choose(self.strategy, self.spec, exclude, count,
                                 [self.seed, number], data, self.candidates)
         points = space.decode(self.spec, self.names, index)

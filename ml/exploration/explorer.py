@@ -125,7 +125,7 @@ class Explorer:
             raise DataError(f"{self.out}: round {number}: {int(train.sum())} training and "
                             f"{int(val.sum())} validation points finished; need 2 of each "
                             "(too many failed evaluations?)")
-        entry = {"train": int(train.sum()), "validation": int(val.sum())}
+        entry: dict[str, float] = {"train": int(train.sum()), "validation": int(val.sum())}
         if number > 0:  # the previous model on points it has never seen
             previous = bundles.load(self.store.model_dir(number - 1)).model
             entry["prospective_mape_pct"] = mape(y[new], previous.predict(X[new]))
@@ -168,7 +168,8 @@ class Explorer:
                 spec = self.spec
             frame = rounds.run_round(spec, directory, points, args.slurm, args.quiet,
                                      self.objective)
-            requested = args.start if number == 0 else len(points)
+            # points is None only in round 0 (Dakota's own sampling)
+            requested = args.start if number == 0 or points is None else len(points)
             # Recorded first so that simulated() reads this round's evaluations too.
             self.store.rounds.append({"round": number, "points": requested,
                                       "failed": requested - len(frame)})

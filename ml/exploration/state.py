@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -29,6 +30,7 @@ class ExplorationState:
 
     def __init__(self, out: Path, settings: dict, feature_names: list[str]):
         self.out = out
+        self.data: dict[str, Any]  # state.json: settings, rounds, stopped
         path = out / STATE
         if not path.exists():
             out.mkdir(parents=True, exist_ok=True)

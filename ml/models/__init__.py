@@ -94,7 +94,7 @@ def make(name: str, target: str, seed: int, residual_column: int | None = None,
     return _class(entry.regressor).create(name, target, seed, **options)
 
 
-def load(directory: str | Path, state: dict) -> Surrogate:
+def load(directory: str | Path, state: object) -> Surrogate:
     """The model saved in ``directory`` whose ``save()`` returned ``state`` (bundle.json's
     "state"): the class from the registry by the state's name and task (classification
     when its target is "class"); a residual model when it has "residual_column".

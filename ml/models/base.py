@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class Surrogate:
         return {p.name: getattr(self, p.name) for p in signature if p.name != "self"
                 and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
-    def set_params(self, **params) -> Surrogate:
+    def set_params(self, **params) -> Self:
         """Change hyperparameters (names of :meth:`get_params`); DataError for another."""
         from ..errors import DataError
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,8 +68,9 @@ class CNN(Surrogate):
         self.filters, self.kernel_size = tuple(filters), kernel_size
         self.dense, self.dropout = tuple(dense), dropout
         self.progress, self.weight_decay, self.lr_decay = progress, weight_decay, lr_decay
-        self.model = None
-        self.x_mean = self.x_std = None
+        self.model: Any = None  # a keras.Model once built or loaded (Keras is imported lazily)
+        self.x_mean: np.ndarray | None = None
+        self.x_std: np.ndarray | None = None
         self.y_mean, self.y_std = 0.0, 1.0
 
     @property
@@ -183,7 +185,7 @@ class CNN(Surrogate):
             self.compile()
         elif not self.model.compiled:  # loaded from a bundle: a fresh optimiser
             self.compile()
-        history = {"loss": [], "val_loss": [], "val_mape_pct": []}
+        history: dict[str, Any] = {"loss": [], "val_loss": [], "val_mape_pct": []}
         watcher = _watch(self, X_val, y_val, history, self.patience, self.epochs,
                          self.progress)
         start = time.monotonic()
@@ -198,6 +200,7 @@ class CNN(Surrogate):
     # --- persistence -----------------------------------------------------------------
     def save(self, directory: Path) -> dict:
         self.model.save(directory / MODEL_FILE)
+        assert self.x_mean is not None and self.x_std is not None  # a network has its scaling
         return {"file": MODEL_FILE, "name": self.name, "target": self.target, "seed": self.seed,
                 "x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist(),
                 "y_mean": self.y_mean, "y_std": self.y_std, "loss": self.loss,
@@ -223,7 +226,9 @@ def _watch(owner: CNN, X_val, y_val, history: dict, patience: int, epochs: int,
 
     x_val = owner._x(X_val)
 
-    class Watch(keras.callbacks.Callback):
+    Callback: Any = keras.callbacks.Callback  # a base class from the lazily imported Keras
+
+    class Watch(Callback):
         def __init__(self):
             super().__init__()
             self.best, self.best_epoch, self.best_weights, self.wait = np.inf, 0, None, 0

@@ -91,7 +91,7 @@ def check_geometry(spec: ResolvedSpec, fixed: Mapping[str, int], where: str) -> 
     def candidates(name: str) -> tuple[str, list]:
         if name in params:
             i, values = params[name]
-            return f"parameters[{i}].values", values
+            return f"parameters[{i}].values", list(values)
         return f"backend.settings.cache.{name}", [fixed.get(name, CACHE_FIELDS[name])]
 
     if "l2_line_bytes" in fixed:
