@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 from studies import run_study
 
+from driver.resolved import ResolvedSpec
 from driver.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,13 +179,9 @@ def score(true, pred, n_features, groups) -> dict:
     return all_metrics(true, pred, n_features, groups)
 
 
-def repeat_timing(frame: pd.DataFrame, spec: dict, count: int, seed: int) -> dict:
+def repeat_timing(frame: pd.DataFrame, spec, count: int, seed: int) -> dict:
     """Time ``count`` seeded points again here, with the study's protocol."""
-    from driver.families import backend_class
-    from driver.resolved import thawed
-
-    settings = {**thawed(spec.settings), "analyse": False}
-    backend = backend_class("keras_profile")(settings)
+    backend = spec.with_settings(analyse=False).make_backend(timeout_s=600)
     rng = np.random.default_rng(seed)
     rows = frame.iloc[np.sort(rng.choice(len(frame), size=min(count, len(frame)),
                                          replace=False))]
@@ -208,7 +205,7 @@ def repeat_timing(frame: pd.DataFrame, spec: dict, count: int, seed: int) -> dic
             "ratio_min": float(ratios.min()), "ratio_max": float(ratios.max())}
 
 
-def prediction_times(frame: pd.DataFrame, records: list, spec: dict, X, y,
+def prediction_times(frame: pd.DataFrame, records: list, spec: ResolvedSpec, X, y,
                      est_col: int) -> list[dict]:
     """Per network at 224 px, batch 1: analysis + prediction vs profiling seconds."""
     from driver.families.cnn import analysis

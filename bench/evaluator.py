@@ -21,13 +21,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from driver.resolved import ResolvedSpec  # noqa: E402
 from driver.study import render_study  # noqa: E402
 
 KERNELS = ("kmeans", "matmul", "nw", "backprop")
 RESULTS = ROOT / "bench" / "results"
 
 
-def random_points(spec: dict, count: int, rng: random.Random) -> list[dict]:
+def random_points(spec: ResolvedSpec, count: int, rng: random.Random) -> list[dict]:
     arch = [p for p in spec.parameters if p.role == "architecture"]
     return [{p.name: rng.choice(p.values) for p in arch} for _ in range(count)]
 
@@ -78,7 +79,7 @@ def main() -> int:
         for kernel in KERNELS:
             spec_path = ROOT / "dakota_inputs" / f"{kernel}.yaml"
             spec = render_study(spec_path, tmp / kernel)
-            backend = spec.backend_class(spec.settings, timeout_s=600)
+            backend = spec.make_backend(timeout_s=600)
             (workload,) = [p for p in spec.parameters if p.role == "workload"]
             values = sorted(workload.values)
             points = random_points(spec, args.points, rng)

@@ -212,10 +212,11 @@ class ResolvedSpec:
         """The study's design-space family, answering for this spec."""
         return self.family_class(self)
 
-    def make_backend(self) -> Backend:
-        """The backend with this study's settings and evaluation time-out: the one place a
-        backend is built from a spec."""
-        return self.backend_class(self.settings, timeout_s=self.execution.timeout_s)
+    def make_backend(self, timeout_s: float | None = None) -> Backend:
+        """The backend with this study's settings and evaluation time-out (or
+        ``timeout_s``): the one place a backend is built from a spec."""
+        return self.backend_class(self.settings,
+                                  timeout_s=timeout_s or self.execution.timeout_s)
 
     # --- changed copies ----------------------------------------------------------------
     def evolve(self, **changes: Any) -> ResolvedSpec:

@@ -86,8 +86,7 @@ def verify(spec: ResolvedSpec, designs: pd.DataFrame, names: list[str], objectiv
     reason = spec.backend_class.unavailable_reason(spec.settings)
     if reason:
         raise DataError(f"--verify: backend {spec.backend_name} cannot run here: {reason}")
-    backend = spec.backend_class(spec.settings,
-                                 timeout_s=timeout_s or spec.execution.timeout_s)
+    backend = spec.make_backend(timeout_s)
     out = designs.copy()
     evaluated, failures = [], []
     with tempfile.TemporaryDirectory(dir=workdir) as root:
