@@ -64,7 +64,7 @@ def table(kernels) -> None:
         wall = re.search(r"Total wall clock =\s*([0-9.]+)",
                          (rundir / "dakota.out").read_text()).group(1)
         print(f"| {kernel} | dakota_inputs/reference/{kernel}.yaml "
-              f"({spec['sampling']['seed']}) | {len(table.frame) + table.failed} | "
+              f"({spec.sampling.seed}) | {len(table.frame) + table.failed} | "
               f"{table.failed} | {repeated} | {mean:.3f} | {float(wall):.0f} |")
 
 

@@ -195,7 +195,7 @@ class Explorer:
         curve = pd.DataFrame(self.store.rounds)
         curve.to_csv(self.out / CURVE, index=False)
         plots.exploration_curve(curve, self.out / "learning_curve.png",
-                                f"{self.spec['study']}: {self.args.strategy} sampling")
+                                f"{self.spec.study}: {self.args.strategy} sampling")
 
     def _finish(self, reason: str) -> str:
         """Copy the last round's model to OUT/model; the closing line."""
