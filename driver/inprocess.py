@@ -63,7 +63,7 @@ class InProcessRun:
         self.light = getattr(self.evaluator, "light", False)
         self.files = RunDir(rundir)
         self.files.evals.mkdir(exist_ok=True)
-        self.stopped = None  # why the study was aborted on a failure (failure.capture)
+        self.stopped: str | None = None  # why the study was aborted on a failure (failure.capture)
         # The run's own records are the memo of a resumed study: a point that finished
         # before a kill (but after Dakota's last restart record) is answered from them.
         latest = records.latest_by_evaluation(rundir)
