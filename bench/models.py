@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +173,7 @@ def whole_space_seconds(model, kernel: Kernel, sizes: int = 50) -> dict:
     if not derived:
         (workload,) = [p for p in spec.parameters if p.role == "workload"]
         low, high = min(workload.values), max(workload.values)
-        sized = replace(workload, values=tuple(
+        sized = workload.evolve(values=tuple(
             sorted({int(round(v)) for v in np.geomspace(low, high, sizes)})))
         spec = spec.evolve(parameters=tuple(sized if p is workload else p
                                             for p in spec.parameters))

@@ -140,14 +140,12 @@ def active_indices(kernel_both, budget: int, start: int, step: int, seed: int) -
 
 def lhs_score(kernel_both, name: str, budget: int, seed: int, out: Path) -> dict:
     """Simulate Dakota's LHS of ``budget`` points now; score the best derived model."""
-    from dataclasses import replace
-
     from driver.resolved import Sampling
     from driver.spec import load_spec
 
     spec = load_spec(ROOT / "dakota_inputs" / f"{name}.yaml")
     spec = spec.evolve(sampling=Sampling("lhs", budget, seed + budget),
-                       execution=replace(spec.execution, concurrency=2))
+                       execution=spec.execution.evolve(concurrency=2))
     rundir = out / f"lhs_{name}_{budget}"
     render_spec(spec, rundir)
     start = time.monotonic()

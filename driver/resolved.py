@@ -5,13 +5,13 @@ YAML (:func:`driver.spec.load_spec`) or read back from a run directory's
 
 Parameters carry their kind, values, unit, role and transform; the backend's settings are a
 read-only mapping (their meaning belongs to the family and backend that declare them); the
-family and backend class are resolved once, on first use. Only the standard library is
-imported: the fork driver builds one per evaluation.
+family and backend class are resolved once, on first use. Only the standard library's
+already-loaded modules are used: the fork driver builds one per evaluation, and the
+``dataclasses`` module alone would add ~6 ms to each (measured with ``-X importtime``).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 
@@ -22,21 +22,66 @@ if TYPE_CHECKING:
     from .families.backend import Backend
     from .families.base import Family
 
+
+class Record:
+    """A frozen record: its ``FIELDS`` are set once by ``__init__``; records compare and
+    copy (:meth:`evolve`) field by field."""
+
+    FIELDS: tuple[str, ...] = ()
+
+    def _set(self, **values: Any) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen; use evolve({name}=...)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def _values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._values() == other._values()  # type: ignore[attr-defined]  # same type
+
+    __hash__ = None  # type: ignore[assignment]  # settings are a mapping: not hashable
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self._values().items())
+        return f"{type(self).__name__}({shown})"
+
+    def evolve(self, **changes: Any) -> Any:
+        """A copy with ``changes`` (field name -> new value)."""
+        unknown = sorted(set(changes) - set(self.FIELDS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {unknown[0]!r}")
+        return type(self)(**{**self._values(), **changes})
+
+
 #: How each parameter kind reaches Python from Dakota (and from tabular files).
 CAST = {"integer": int, "real": float, "categorical": str}
 
 
-@dataclass(frozen=True)
-class Parameter:
-    """One swept parameter of a study."""
+class Parameter(Record):
+    """One swept parameter of a study: ``kind`` integer, real or categorical (the spec's
+    ``type``); ``values`` as the kind types them (int, float or str); ``role``
+    architecture or workload; ``transform`` how models see it (auto, none, log2, onehot,
+    ordinal)."""
 
+    FIELDS = ("name", "kind", "values", "role", "unit", "description", "transform")
     name: str
-    kind: str  # "integer", "real" or "categorical" (the spec's ``type``)
-    values: tuple  # allowed values, as the kind types them (int, float or str)
-    role: str  # "architecture" or "workload"
-    unit: str = ""
-    description: str = ""
-    transform: str = "auto"  # how models see it: auto, none, log2, onehot, ordinal
+    kind: str
+    values: tuple
+    role: str
+    unit: str
+    description: str
+    transform: str
+
+    def __init__(self, name: str, kind: str, values: tuple, role: str, unit: str = "",
+                 description: str = "", transform: str = "auto"):
+        self._set(name=name, kind=kind, values=tuple(values), role=role, unit=unit,
+                  description=description, transform=transform)
 
     @property
     def categorical(self) -> bool:
@@ -59,15 +104,20 @@ class Parameter:
                    transform=data.get("transform", "auto"))
 
 
-@dataclass(frozen=True)
-class Sampling:
+class Sampling(Record):
     """How Dakota picks the points: lhs or random (``samples`` with ``seed``, then each of
     ``refinement_samples`` more), or grid (every combination once)."""
 
+    FIELDS = ("method", "samples", "seed", "refinement_samples")
     method: str
     samples: int
     seed: int
-    refinement_samples: tuple[int, ...] = ()
+    refinement_samples: tuple[int, ...]
+
+    def __init__(self, method: str, samples: int, seed: int,
+                 refinement_samples: tuple[int, ...] = ()):
+        self._set(method=method, samples=samples, seed=seed,
+                  refinement_samples=tuple(refinement_samples))
 
     def to_json(self) -> dict[str, Any]:
         return {"method": self.method, "samples": self.samples, "seed": self.seed,
@@ -79,18 +129,26 @@ class Sampling:
                    tuple(data.get("refinement_samples", ())))
 
 
-@dataclass(frozen=True)
-class Slurm:
+class Slurm(Record):
     """The batch job's ``#SBATCH`` settings (ntasks is the execution's concurrency)."""
 
-    nodes: int = 1
-    cpus_per_task: int = 1
-    time: str = "1:00:00"
-    modules: tuple[str, ...] = ()
-    mem_per_cpu: str | None = None
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
+    FIELDS = ("nodes", "cpus_per_task", "time", "modules", "mem_per_cpu", "partition",
+              "account", "qos")
+    nodes: int
+    cpus_per_task: int
+    time: str
+    modules: tuple[str, ...]
+    mem_per_cpu: str | None
+    partition: str | None
+    account: str | None
+    qos: str | None
+
+    def __init__(self, nodes: int = 1, cpus_per_task: int = 1, time: str = "1:00:00",
+                 modules: tuple[str, ...] = (), mem_per_cpu: str | None = None,
+                 partition: str | None = None, account: str | None = None,
+                 qos: str | None = None):
+        self._set(nodes=nodes, cpus_per_task=cpus_per_task, time=time, modules=tuple(modules),
+                  mem_per_cpu=mem_per_cpu, partition=partition, account=account, qos=qos)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"nodes": self.nodes, "cpus_per_task": self.cpus_per_task,
@@ -102,19 +160,24 @@ class Slurm:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Slurm:
-        return cls(**{**data, "modules": tuple(data.get("modules", ()))})
+        return cls(**data)
 
 
-@dataclass(frozen=True)
-class Execution:
+class Execution(Record):
     """How evaluations run: the interface (fork or python), how many at once, points per
     driver call, the time-out of one evaluation (s) and the Slurm job's settings."""
 
+    FIELDS = ("interface", "concurrency", "batch_size", "timeout_s", "slurm")
     interface: str
     concurrency: int
     batch_size: int
     timeout_s: float
-    slurm: Slurm = field(default_factory=Slurm)
+    slurm: Slurm
+
+    def __init__(self, interface: str, concurrency: int, batch_size: int, timeout_s: float,
+                 slurm: Slurm | None = None):
+        self._set(interface=interface, concurrency=concurrency, batch_size=batch_size,
+                  timeout_s=timeout_s, slurm=slurm if slurm is not None else Slurm())
 
     def to_json(self) -> dict[str, Any]:
         return {"interface": self.interface, "concurrency": self.concurrency,
@@ -127,13 +190,16 @@ class Execution:
                    data["timeout_s"], Slurm.from_json(data.get("slurm", {})))
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(Record):
     """What a failed evaluation does to the study: recover_nan, retry (``retries`` more
     times) or abort."""
 
-    capture: str = "recover_nan"
-    retries: int = 2
+    FIELDS = ("capture", "retries")
+    capture: str
+    retries: int
+
+    def __init__(self, capture: str = "recover_nan", retries: int = 2):
+        self._set(capture=capture, retries=retries)
 
 
 def frozen(value: Any) -> Any:
@@ -154,21 +220,33 @@ def thawed(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class ResolvedSpec:
-    """A validated study spec with its defaults filled and its paths made absolute."""
+class ResolvedSpec(Record):
+    """A validated study spec with its defaults filled and its paths made absolute:
+    ``settings`` the backend's, read-only (see :func:`frozen`); ``spec_path`` the YAML file
+    it came from (absolute)."""
 
+    FIELDS = ("study", "parameters", "backend_name", "settings", "responses", "objective",
+              "sampling", "execution", "failure", "spec_path", "description")
     study: str
     parameters: tuple[Parameter, ...]
     backend_name: str
-    settings: Mapping[str, Any]  # the backend's settings, read-only (see frozen())
+    settings: Mapping[str, Any]
     responses: tuple[str, ...]
     objective: str
     sampling: Sampling
     execution: Execution
     failure: Failure
-    spec_path: str  # the YAML file it came from (absolute)
-    description: str = ""
+    spec_path: str
+    description: str
+
+    def __init__(self, study: str, parameters: tuple[Parameter, ...], backend_name: str,
+                 settings: Mapping[str, Any], responses: tuple[str, ...], objective: str,
+                 sampling: Sampling, execution: Execution, failure: Failure, spec_path: str,
+                 description: str = ""):
+        self._set(study=study, parameters=tuple(parameters), backend_name=backend_name,
+                  settings=frozen(settings), responses=tuple(responses), objective=objective,
+                  sampling=sampling, execution=execution, failure=failure,
+                  spec_path=spec_path, description=description)
 
     # --- what it names ---------------------------------------------------------------
     @property
@@ -218,19 +296,15 @@ class ResolvedSpec:
         return self.backend_class(self.settings,
                                   timeout_s=timeout_s or self.execution.timeout_s)
 
-    # --- changed copies ----------------------------------------------------------------
-    def evolve(self, **changes: Any) -> ResolvedSpec:
-        """A copy with fields replaced (the copy resolves its family again)."""
-        return replace(self, **changes)
-
+    # --- changed copies (each resolves its family again) -----------------------------------
     def with_settings(self, **changes: Any) -> ResolvedSpec:
         """A copy whose backend settings have ``changes`` (e.g. a benchmark's variant)."""
-        return replace(self, settings=frozen({**thawed(self.settings), **changes}))
+        return self.evolve(settings={**thawed(self.settings), **changes})
 
     def with_points(self, count: int) -> ResolvedSpec:
         """The spec of a Dakota list study of ``count`` chosen points."""
-        return replace(self, sampling=replace(self.sampling, samples=count,
-                                              refinement_samples=()))
+        return self.evolve(sampling=self.sampling.evolve(samples=count,
+                                                         refinement_samples=()))
 
     def __reduce__(self):  # pickled as its JSON form (a read-only mapping cannot be)
         return ResolvedSpec.from_json, (self.to_json(),)

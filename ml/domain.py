@@ -63,15 +63,13 @@ def check_values(trained: list[dict] | None, values: dict[str, list], where: str
 def check_designs(frame: pd.DataFrame, spec: ResolvedSpec, where: str) -> None:
     """Every distinct point of ``frame`` (a column per parameter of ``spec``) must be a
     design the spec's family can build; a one-line DataError names the first that is not."""
-    from dataclasses import replace
-
     from driver.errors import SpecError
 
     family = spec.family
     names = list(spec.names)
     distinct = frame[names].drop_duplicates().head(MAX_CHECKED_DESIGNS)
     for row_number, row in zip(distinct.index, distinct.itertuples(index=False), strict=True):
-        parameters = tuple(replace(p, values=(_plain(value),))
+        parameters = tuple(p.evolve(values=(_plain(value),))
                            for p, value in zip(spec.parameters, row, strict=True))
         try:
             family.check(spec.evolve(parameters=parameters), family.fixed(), where)

@@ -23,7 +23,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -216,7 +216,7 @@ def restrict(spec: ResolvedSpec, where: tuple[str, ...], path) -> ResolvedSpec:
             value = next((v for v in allowed if value is not None and float(v) == value), None)
         if value is None:
             raise DataError(f"--where {item}: {name} must be one of {sorted(allowed)}")
-        by_name[name] = replace(by_name[name], values=(value,))
+        by_name[name] = by_name[name].evolve(values=(value,))
     return spec.evolve(parameters=tuple(by_name[p.name] for p in spec.parameters))
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -34,7 +33,7 @@ def run_round(spec: ResolvedSpec, directory: Path, points: list[dict] | None, sl
     """Simulate the round's points (or the spec's sampling when None); return its finished
     evaluations (design parameters and responses, failed ones dropped)."""
     if points is None:
-        spec = spec.evolve(sampling=replace(spec.sampling, refinement_samples=()))
+        spec = spec.evolve(sampling=spec.sampling.evolve(refinement_samples=()))
     try:
         study = Study.render(spec, directory, points)
         if slurm:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -71,7 +70,7 @@ def test_derives_features_without_evaluating(name, native_built):
         if not family.derived_names():
             continue
         small = resolved.evolve(parameters=tuple(  # the cheapest workload: one profile
-            replace(p, values=(min(p.values),)) if p.role == "workload" else p
+            p.evolve(values=(min(p.values),)) if p.role == "workload" else p
             for p in resolved.parameters))
         frame = sample(small, 20)
         out = family.add_derived(frame)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import subprocess
-from dataclasses import replace
 
 import pytest
 
@@ -16,7 +15,7 @@ from driver.study import dakota_executable, render_spec, render_study
 @pytest.mark.parametrize("interface", ["fork", "python"])
 def test_shipped_deck_passes_dakota_check(tmp_path, path, interface):
     spec = load_spec(path)
-    spec = spec.evolve(execution=replace(spec.execution, interface=interface))
+    spec = spec.evolve(execution=spec.execution.evolve(interface=interface))
     spec = render_spec(spec, tmp_path / "run")
     deck = (tmp_path / "run" / "study.in").read_text()
     for p in spec.parameters:
@@ -35,7 +34,7 @@ def test_a_deck_dakota_refuses_is_one_line_at_render(tmp_path):
     spec = load_spec(write_spec(tmp_path / "s.yaml", small_spec()))
     # A value Dakota reads as two tokens: the deck is written, Dakota refuses it, and the
     # render says so in one line and leaves no deck to run.
-    first = replace(spec.parameters[0], values=(1, 4, 32), name="l1d size")
+    first = spec.parameters[0].evolve(values=(1, 4, 32), name="l1d size")
     spec = spec.evolve(parameters=(first, *spec.parameters[1:]))
     with pytest.raises(Exception, match="Dakota refuses the rendered deck") as err:
         render_spec(spec, tmp_path / "run")

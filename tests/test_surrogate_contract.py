@@ -300,13 +300,11 @@ def test_classification_metrics_golden_values():
 
 # --- bundles ---------------------------------------------------------------------------
 def test_spec_hash_includes_the_parameter_type(tmp_path):
-    from dataclasses import replace
-
     from driver.resolved import ResolvedSpec
     from driver.spec import load_spec
 
     spec = load_spec(write_spec(tmp_path / "s.yaml", small_spec()))
-    real = spec.evolve(parameters=tuple(replace(p, kind="real") if p.name == "n" else p
+    real = spec.evolve(parameters=tuple(p.evolve(kind="real") if p.name == "n" else p
                                         for p in spec.parameters))
     assert bundle.spec_hash(spec) != bundle.spec_hash(real)
     again = ResolvedSpec.from_json(json.loads(json.dumps(spec.to_json())))

@@ -6,7 +6,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -162,8 +162,8 @@ class Explorer:
                 break
             directory = rounds.round_dir(self.out, number)
             if number == 0:
-                spec = self.spec.evolve(sampling=replace(
-                    self.spec.sampling, samples=args.start, seed=self.seed))
+                spec = self.spec.evolve(sampling=self.spec.sampling.evolve(
+                    samples=args.start, seed=self.seed))
             else:
                 spec = self.spec
             frame = rounds.run_round(spec, directory, points, args.slurm, args.quiet,
