@@ -20,6 +20,24 @@ if TYPE_CHECKING:
 BUNDLE = "bundle.json"
 
 
+def commit() -> str:
+    """The cyclecast checkout's short commit hash (with ``+changes`` when its tracked files
+    differ from it), or "" outside a git checkout: what a report was made with."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                              capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=root,
+                               capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    if head.returncode != 0:
+        return ""
+    return head.stdout.strip() + ("+changes" if dirty.returncode == 1 else "")
+
+
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries a model depends on (read from package
     metadata: importing TensorFlow only to ask its version costs seconds)."""
@@ -60,7 +78,8 @@ def save(directory: Path, model, features: FeatureSet, meta: dict) -> None:
     info = {"model": model.label, "family": model.name, "target": model.target,
             "task": model.task, "state": state, "features": features.to_json(),
             "feature_source": features.source,
-            "feature_digest": features.digest(), "versions": versions(), **meta}
+            "feature_digest": features.digest(), "versions": versions(), "commit": commit(),
+            **meta}
     (directory / BUNDLE).write_text(json.dumps(info, indent=1) + "\n")
 
 

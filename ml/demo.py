@@ -226,7 +226,8 @@ def demo(config: DemoConfig, report: Callable[[str], None] = logger.info) -> str
               f"Pareto front: {answers_out.with_name('matmul_space_pareto.png')}", ""]
     lines += accelerator_section(config.out / "accelerator", config.scale, report)
     minutes = (time.monotonic() - started) / 60
-    lines.append(f"Wall time: {minutes:.1f} minutes; versions: {bundles.versions()}")
+    lines.append(f"Wall time: {minutes:.1f} minutes; commit {bundles.commit() or 'unknown'}; "
+                 f"versions: {bundles.versions()}")
     text = "\n".join(lines) + "\n"
     (config.out / "summary.md").write_text(text)
     return text
