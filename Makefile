@@ -36,6 +36,17 @@ demo: setup
 # real; without one they test on its recorded outputs only.
 TIMELOOP ?= $(firstword $(wildcard $(CURDIR)/../shared/timeloop/bin/timeloop-model))
 export TIMELOOP
+# Likewise a gem5 build beside the checkout runs the gem5 tests for real, unless GEM5 names
+# another (GEM5_ROOT: the build's configs/ for `config: legacy`'s se.py); without any gem5
+# those tests skip with the reason.
+GEM5_SHARED := $(wildcard $(CURDIR)/../shared/gem5/bin/gem5.opt)
+ifeq ($(origin GEM5),undefined)
+ifneq ($(GEM5_SHARED),)
+GEM5 := $(GEM5_SHARED)
+GEM5_ROOT ?= $(CURDIR)/../shared/gem5
+export GEM5 GEM5_ROOT
+endif
+endif
 
 test: setup
 	$(VENV)/bin/ruff check driver ml tests bench

@@ -11,6 +11,12 @@ packages=(qemu-user gcc-riscv64-linux-gnu libc6-dev-riscv64-cross build-essentia
 # The runtime libraries of a Timeloop v3.0.3 build (the timeloop backend runs one when
 # present; it has no package of its own).
 packages+=(libyaml-cpp0.7 libboost-serialization1.74.0 libconfig++9v5 libncurses6)
+# The runtime libraries of a gem5 build beside the checkout (the team's shared one, which
+# the gem5 tests then run; see its README.md), only when that build is there.
+if [ -x "$top/../shared/gem5/bin/gem5.opt" ]; then
+  packages+=(libpython3.11 libtcmalloc-minimal4 libprotobuf32 libhdf5-103-1 libhdf5-cpp-103-1
+             libpng16-16)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

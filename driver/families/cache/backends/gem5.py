@@ -19,6 +19,10 @@ machine without gem5. :meth:`Backend.unavailable_reason` (and :func:`check_runna
 which raises the same text as a one-line SpecError) says what is missing, and
 ``evaluate`` raises ``EvaluationFailed(kind='error')`` with that text.
 
+When gem5 exits non-zero, the failure reason is gem5's own error line (``fatal: ...``,
+``panic: ...`` or the message of the Python exception its configuration raised), not the
+last line of its output (a traceback frame or ``Memory Usage: ...``).
+
 Cycles are the CPU's ``numCycles`` of the first statistics dump in ``m5out/stats.txt``,
 cross-checked against ``simTicks / clock period``; instructions, cache accesses and
 misses come from the same dump (NaN where the statistic is absent, never 0).
@@ -26,10 +30,11 @@ misses come from the same dump (NaN where the statistic is absent, never 0).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ....errors import EvaluationFailed, SpecError
-from ....process import exit_reason, last_line, run_with_timeout
+from ....process import exit_reason, run_with_timeout
 from ...backend import Backend as _Base
 from .. import geometry, program
 
@@ -178,6 +183,49 @@ def parse_stats(text: str) -> dict[str, float]:
     return {name: result[name] for name in RESPONSES}
 
 
+# ------------------------------------------------------------------- gem5's error line
+
+#: ``src/mem/cache/tags/indexing_policies/base.cc:64: fatal: ...`` (also panic:), and
+#: ``Script X not found`` (printed before gem5's usage text, exit status 2)
+_FATAL = re.compile(r"\b((?:fatal|panic): .*)|^(Script .* not found)$")
+#: ``ValueError: ...``: an exception gem5's Python (the configuration script) raised
+_EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit): \S")
+#: lines that are never the reason: traceback frames and gem5's exit chatter
+_NOISE = re.compile(r"^(\s|At:$|Traceback |Memory Usage: |warn: |info: |\S+:\d+: (warn|info): )")
+REASON_LIMIT = 300
+
+
+def error_line(text: str) -> str:
+    """gem5's own error, in one line, from its output: the last ``fatal:``/``panic:``
+    message (or a missing configuration script), else the last Python exception's
+    message (continuation lines joined up to the blank line before its ``At:`` frames),
+    else the last line that is not a traceback frame or exit chatter; "" if none."""
+    lines = text.splitlines()
+    for line in reversed(lines):
+        match = _FATAL.search(line)
+        if match:
+            return (match.group(1) or match.group(2)).strip()[:REASON_LIMIT]
+    for i in range(len(lines) - 1, -1, -1):
+        if _EXCEPTION.match(lines[i]):
+            message = [lines[i].strip()]
+            for more in lines[i + 1:]:
+                if not more.strip() or more.startswith(("At:", "Traceback ", " ")):
+                    break
+                message.append(more.strip())
+            return " ".join(message)[:REASON_LIMIT]
+    for line in reversed(lines):
+        if line.strip() and not _NOISE.match(line):
+            return line.strip()[:REASON_LIMIT]
+    return ""
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 # ------------------------------------------------------------------ finding gem5 / se.py
 
 def find_gem5(settings: Mapping[str, Any]) -> tuple[str | None, str]:
@@ -211,8 +259,8 @@ def find_se_py(settings: Mapping[str, Any], gem5: str | None) -> str | None:
     for root in filter(None, roots):
         for rel in SE_PY:
             candidate = os.path.join(root, rel)
-            if os.path.isfile(candidate):
-                return candidate
+            if os.path.isfile(candidate):  # absolute: gem5 runs in the evaluation's folder
+                return os.path.abspath(candidate)
     return None
 
 
@@ -345,7 +393,8 @@ class Backend(_Base):
             command = [settings["gem5"], f"--outdir={outdir}", str(script)]
         status = run_with_timeout(command, workdir, self.timeout_s)
         if status != 0:
-            why = last_line(workdir / "program.err") or last_line(workdir / "program.out")
+            why = (error_line(_read(workdir / "program.err"))
+                   or error_line(_read(workdir / "program.out")))
             raise EvaluationFailed(exit_reason("gem5", status, why), "crash")
         try:
             text = stats.read_text(errors="replace")
