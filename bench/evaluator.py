@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from driver.resolved import ResolvedSpec  # noqa: E402
 from driver.study import render_study  # noqa: E402
+from ml.bundle import commit  # noqa: E402
 
 KERNELS = ("kmeans", "matmul", "nw", "backprop")
 RESULTS = ROOT / "bench" / "results"
@@ -90,7 +91,7 @@ def main() -> int:
                 timed = time_points(backend, points, {workload.name: size}, work)
                 seconds = [s for s, _ in timed]
                 rows.append({
-                    "kernel": kernel, "size": f"{workload['name']}={size}", "label": label,
+                    "kernel": kernel, "size": f"{workload.name}={size}", "label": label,
                     "median_s": statistics.median(seconds), "max_s": max(seconds),
                     "instructions": statistics.median(i for _, i in timed),
                     "minstr_per_s": statistics.median(i / s for s, i in timed) / 1e6,
@@ -106,14 +107,15 @@ def main() -> int:
                 "qemu": subprocess.run(["qemu-riscv64", "--version"], capture_output=True,
                                        text=True).stdout.splitlines()[0]}
     result = {"command": "python bench/evaluator.py " + " ".join(sys.argv[1:]),
-              "seed": args.seed, "points_per_size": args.points, "versions": versions,
+              "commit": commit(), "seed": args.seed, "points_per_size": args.points, "versions": versions,
               "rows": rows, "driver_overhead_s": {"median": statistics.median(overhead),
                                                   "max": max(overhead), "calls": len(overhead)}}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "evaluator.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["# Evaluator benchmark (embedded RISC-V backend)", "",
              f"Command: `{result['command'].strip()}` (seed {args.seed}, {args.points} random "
-             f"cache configurations of the Table 1 space per size).",
+             f"cache configurations of the Table 1 space per size), at commit "
+             f"{result['commit'] or 'unknown'}.",
              f"Machine: {versions['cpus']} CPUs, {versions['machine']}, "
              f"Python {versions['python']}, {versions['qemu']}.", "",
              "| kernel | size | which | median s/point | max s/point | instructions "
