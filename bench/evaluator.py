@@ -107,7 +107,8 @@ def main() -> int:
                 "qemu": subprocess.run(["qemu-riscv64", "--version"], capture_output=True,
                                        text=True).stdout.splitlines()[0]}
     result = {"command": "python bench/evaluator.py " + " ".join(sys.argv[1:]),
-              "commit": commit(), "seed": args.seed, "points_per_size": args.points, "versions": versions,
+              "commit": commit(), "seed": args.seed, "points_per_size": args.points,
+              "versions": versions,
               "rows": rows, "driver_overhead_s": {"median": statistics.median(overhead),
                                                   "max": max(overhead), "calls": len(overhead)}}
     RESULTS.mkdir(parents=True, exist_ok=True)
