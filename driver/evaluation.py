@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import dakota_io, faults
 from .errors import EvaluationFailed, SpecError
+from .resolved import CAST
 from .rundir import RunDir
 
 
@@ -31,9 +32,6 @@ def append_jsonl(path: Path, *found: dict) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
-
-
-CAST = {"integer": int, "real": float, "categorical": str}
 
 
 def design_point(evaluation: dakota_io.Evaluation, types: dict[str, str], where: str) -> dict:

@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from . import records
-from .evaluation import CAST, append_jsonl
+from .evaluation import append_jsonl
+from .resolved import CAST
 from .rundir import RunDir
 
 TYPE_CHECKING = False

@@ -87,10 +87,6 @@ class Parameter(Record):
     def categorical(self) -> bool:
         return self.kind == "categorical"
 
-    def cast(self, value: Any) -> int | float | str:
-        """``value`` as this parameter's kind types it."""
-        return CAST[self.kind](value)
-
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.kind, "values": list(self.values),
                 "role": self.role, "unit": self.unit, "description": self.description,
@@ -256,9 +252,6 @@ class ResolvedSpec(Record):
 
     def parameter(self, name: str) -> Parameter:
         return next(p for p in self.parameters if p.name == name)
-
-    def has_parameter(self, name: str) -> bool:
-        return any(p.name == name for p in self.parameters)
 
     @property
     def space_size(self) -> int:
