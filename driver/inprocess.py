@@ -141,7 +141,8 @@ class InProcessRun:
             if record["status"] != "failed":
                 self.memo[self._key(record["point"])] = record["responses"]
         evaluated = set(todo)
-        done = [r for r in results if r is not None]  # every job: reused or evaluated
+        done = [r for r in results if r is not None]
+        assert len(done) == len(results)  # every job was reused or evaluated
         recorder.add(*(r for i, r in enumerate(done) if i not in evaluated))  # reused
         recorder.flush()
         if first:

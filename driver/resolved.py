@@ -321,7 +321,7 @@ class ResolvedSpec(Record):
         return cls(study=data["study"],
                    parameters=tuple(Parameter.from_json(p) for p in data["parameters"]),
                    backend_name=data["backend"]["name"],
-                   settings=frozen(data["backend"].get("settings", {})),
+                   settings=data["backend"].get("settings", {}),
                    responses=tuple(data["responses"]), objective=data["objective"],
                    sampling=Sampling.from_json(data["sampling"]),
                    execution=Execution.from_json(data["execution"]),

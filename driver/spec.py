@@ -18,7 +18,7 @@ import yaml
 
 from .errors import SpecError
 from .families import backend_class, family_class
-from .resolved import ResolvedSpec, frozen, thawed
+from .resolved import ResolvedSpec, thawed
 from .spec_schema import SPEC
 
 
@@ -229,7 +229,7 @@ def load_spec(path: str | Path, backend: bool = True) -> ResolvedSpec:
     spec_dir = path.resolve().parent
     family.resolve(spec, settings, where, spec_dir)
     backend_cls.complete_settings(settings, where, spec_dir)
-    spec = spec.evolve(settings=frozen(settings))
+    spec = spec.evolve(settings=settings)  # frozen again by the constructor
     consumed = family.consumed_parameters(spec)
     for i, name in enumerate(names):
         if name not in consumed:
