@@ -82,7 +82,3 @@ class Study:
         """Rebuild ``tabular.dat`` from cyclecast's own records (after a kill Dakota's
         buffered file may hold only its header); the number of evaluations written."""
         return records.write_tabular(self.spec(), self.rundir, self.tabular)
-
-    def progress(self) -> tuple[int, int]:
-        """(evaluations finished, of which failed)."""
-        return records.progress(self.rundir)

@@ -78,7 +78,7 @@ def command(args: argparse.Namespace) -> int:
             raise SpecError(f"{target}: submit SPEC needs -o RUNDIR")
         else:
             study = Study.render(target, args.out)
-        job_id = study.submit("resume" if args.command == "resume" else "submit")
+        job_id = study.resume() if args.command == "resume" else study.submit()
         print(f"submitted job {job_id} for {study.rundir}; follow it with "
               f"`python -m driver.study status {study.rundir}`")
         return 0
