@@ -52,6 +52,14 @@ def number(kind: type = int, minimum: float | None = 1, above: float | None = No
     return parse
 
 
+def show_logs(verbose: bool) -> None:
+    """``-v`` on a command: library code's INFO logs on stderr (quiet by default)."""
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+
+
 def run_cli(prog: str, body: Callable[[], int | None],
             errors: tuple[type[Exception], ...]) -> int:
     """``body()``'s exit status, or a one-line message on stderr and a non-zero status."""

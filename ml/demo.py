@@ -155,8 +155,7 @@ def main(argv=None) -> int:
                    "ml.explore's)")
     p.add_argument("-v", "--verbose", action="store_true", help="show progress logs")
     ns = p.parse_args(argv)
-    if ns.verbose:
-        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    cli.show_logs(ns.verbose)
 
     def say(line: str) -> None:
         print(line, flush=True)

@@ -19,7 +19,6 @@ kernels). Stops when validation MAPE reaches ``--target-mape``, or has not impro
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -132,8 +131,7 @@ def parse_args(argv=None) -> ExploreConfig:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.verbose:
-        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    cli.show_logs(args.verbose)
 
     def explore():
         Explorer(args).run(report=lambda line: print(line, flush=True))

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from driver.cli import Parser, number, run_cli
+from driver.cli import Parser, number, run_cli, show_logs
 from driver.errors import SpecError
 from driver.resolved import ResolvedSpec
 
@@ -418,8 +418,7 @@ def _table(frame: pd.DataFrame) -> str:
 
 def main(argv=None) -> int:
     config = parse_args(argv)
-    if config.verbose:
-        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    show_logs(config.verbose)
 
     def body() -> None:  # the answers are printed; the exit status is 0
         predict(config, report=print)

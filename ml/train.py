@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from driver.cli import Parser, number, run_cli
+from driver.cli import Parser, number, run_cli, show_logs
 from driver.errors import SpecError
 
 from . import bundle as bundles
@@ -482,8 +482,7 @@ def train(config: TrainConfig, report: Callable[[str], None] = logger.info) -> d
 
 def main(argv=None) -> int:
     config = parse_args(argv)
-    if config.verbose:
-        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    show_logs(config.verbose)
 
     def body() -> None:  # the reports are printed; the exit status is 0
         train(config, report=print)

@@ -97,6 +97,15 @@ class Family(_Base):
         return out
 
 
+def not_built(plugin: str, settings: Mapping[str, Any]) -> str | None:
+    """Why a backend that runs the program under QEMU with ``plugin`` cannot run here (the
+    plugin or a program not built), or None."""
+    import os
+
+    missing = [p for p in (plugin, *program.all_programs(settings)) if not os.path.exists(p)]
+    return f"not built: {', '.join(missing)} (run `make setup`)" if missing else None
+
+
 def find_qemu(settings: dict[str, Any], where: str) -> None:
     """``settings['qemu']`` made the absolute path of the qemu-riscv64 that runs or
     profiles the program (the backends that use QEMU call it at spec load)."""

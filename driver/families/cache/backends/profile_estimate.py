@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ....errors import EvaluationFailed
 from ...backend import Backend as _Base
-from .. import find_qemu, geometry, profiles, program, timing
+from .. import find_qemu, geometry, not_built, profiles, program, timing
 from ..estimate import behind_l1d, l2_counts
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
@@ -88,11 +88,7 @@ class Backend(_Base):
 
     @classmethod
     def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:
-        import os
-
-        missing = [p for p in (str(profiles.PLUGIN), *program.all_programs(settings))
-                   if not os.path.exists(p)]
-        return f"not built: {', '.join(missing)} (run `make setup`)" if missing else None
+        return not_built(str(profiles.PLUGIN), settings)
 
     def evaluate(self, point: Mapping[str, Any], workdir: Path) -> dict[str, float]:
         s = self.settings

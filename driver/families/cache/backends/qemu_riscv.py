@@ -15,7 +15,7 @@ from pathlib import Path
 from ....errors import EvaluationFailed
 from ....process import exit_reason, last_line, run_with_timeout
 from ...backend import Backend as _Base
-from .. import find_qemu, geometry, program, timing
+from .. import find_qemu, geometry, not_built, program, timing
 
 TYPE_CHECKING = False  # typing costs the driver milliseconds at start-up
 if TYPE_CHECKING:
@@ -68,9 +68,7 @@ class Backend(_Base):
 
     @classmethod
     def unavailable_reason(cls, settings: Mapping[str, Any]) -> str | None:
-        missing = [p for p in (str(PLUGIN), *program.all_programs(settings))
-                   if not os.path.exists(p)]
-        return f"not built: {', '.join(missing)} (run `make setup`)" if missing else None
+        return not_built(str(PLUGIN), settings)
 
     def command(self, point: Mapping[str, Any], workdir: Path) -> list[str]:
         """The qemu command line, run with ``cwd=workdir`` and an empty environment.
